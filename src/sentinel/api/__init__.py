@@ -1,0 +1,1 @@
+"""The HTTP API: application factory, health endpoints and (per domain) routes."""

@@ -1,0 +1,1 @@
+"""The MQTT broker seen from Sentinel: credentials, ACLs and connection helpers."""

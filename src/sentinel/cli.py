@@ -1,0 +1,202 @@
+"""The `sentinel` command: run the local stack and Sentinel's own processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import psutil
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sentinel.config import Settings
+from sentinel.logging import configure_logging
+from sentinel.stack import Stack, StackError
+from sentinel.stack.launcher import read_state
+from sentinel.stack.sentinel_processes import settings_env
+
+app = typer.Typer(help="Sentinel: device monitoring for schools.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console(stderr=True)
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where all state lives (default ./var, or SENTINEL_DATA_DIR)."),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]sentinel:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def up(
+    data_dir: DataDir = None,
+    detach: Annotated[bool, typer.Option(help="Return once everything is ready.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait with --detach.")] = 180,
+) -> None:
+    """Start the whole local stack: PostgreSQL, Redis, Mosquitto, API, worker and Caddy."""
+    settings = _settings(data_dir)
+    configure_logging(settings.log_level, settings.log_json, "supervisor")
+    if detach:
+        _up_detached(settings, timeout)
+        return
+    stack = Stack(settings, echo=lambda line: print(line, flush=True))
+    stopping = threading.Event()
+
+    def request_stop(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        stack.start()
+    except StackError as exc:
+        raise _fail(str(exc)) from None
+    print(f"Sentinel is ready at {settings.public_url} (CA: {settings.ca_cert_path})", flush=True)
+    while not stopping.wait(0.5):
+        failed = stack.first_failed()
+        if failed is not None:
+            console.print(f"[red]sentinel:[/red] {failed.name} exited; stopping the stack "
+                          f"(see {failed.log_path})")
+            break
+    stack.stop()
+    print("Sentinel stopped.", flush=True)
+
+
+def _up_detached(settings: Settings, timeout: float) -> None:
+    stack = Stack(settings)
+    state = read_state(stack.state_file)
+    if state and psutil.pid_exists(state["supervisor_pid"]):
+        raise _fail(f"already running (supervisor pid {state['supervisor_pid']})")
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.logs_dir / "supervisor.log"
+    with log_path.open("ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "sentinel", "up"],
+            env=settings_env(settings), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = read_state(stack.state_file)
+        if state and state.get("supervisor_pid") == child.pid:
+            print(f"Sentinel is ready at {settings.public_url} (CA: {settings.ca_cert_path})")
+            return
+        if child.poll() is not None:
+            raise _fail(_last_error(log_path))
+        time.sleep(0.3)
+    child.terminate()
+    raise _fail(f"not ready after {timeout:.0f}s; see {log_path}")
+
+
+def _last_error(log_path: Path) -> str:
+    lines = log_path.read_text(errors="replace").strip().splitlines()
+    errors = [line for line in lines if line.startswith("sentinel: ")]
+    return errors[-1].removeprefix("sentinel: ") if errors else f"start failed; see {log_path}"
+
+
+@app.command()
+def down(data_dir: DataDir = None, timeout: float = 60) -> None:
+    """Stop a detached stack."""
+    settings = _settings(data_dir)
+    stack = Stack(settings)
+    state = read_state(stack.state_file)
+    if state is None:
+        console.print("Sentinel is not running.")
+        return
+    pids = [state["supervisor_pid"]] + [
+        info["pid"] for info in state["components"].values() if info.get("pid")
+    ]
+    try:
+        os.kill(state["supervisor_pid"], signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    _, alive = psutil.wait_procs(_existing(pids[:1]), timeout=timeout)
+    for proc in alive + _existing(pids[1:]):
+        proc.kill()
+    stack.state_file.unlink(missing_ok=True)
+    console.print("Sentinel stopped.")
+
+
+def _existing(pids: list[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        try:
+            found.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+@app.command()
+def status(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show every component with its address, pid and health."""
+    settings = _settings(data_dir)
+    configure_logging("error")
+    stack = Stack(settings)
+    components = [c.as_dict() for c in stack.status()]
+    healthy = all(c["healthy"] for c in components)
+    if as_json:
+        print(json.dumps({"healthy": healthy, "url": settings.public_url,
+                          "ca_cert": str(settings.ca_cert_path), "components": components},
+                         indent=2))
+    else:
+        table = Table("component", "address", "pid", "health")
+        for c in components:
+            table.add_row(c["name"], c["address"], str(c["pid"] or "-"),
+                          "ok" if c["healthy"] else f"[red]{c['detail']}[/red]")
+        Console().print(table)
+        Console().print(f"URL: {settings.public_url}  CA: {settings.ca_cert_path}")
+    if not healthy:
+        raise typer.Exit(1)
+
+
+@app.command("serve-api", hidden=True)
+def serve_api() -> None:
+    """Run the API server (started by `sentinel up`)."""
+    import uvicorn
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json, "api")
+    from sentinel.stack.secrets import load_secrets
+
+    load_secrets(settings.secrets_dir)  # registers secret values for log masking
+    uvicorn.run(
+        "sentinel.api.app:create_app", factory=True, host="127.0.0.1", port=settings.api_port,
+        proxy_headers=True, forwarded_allow_ips="127.0.0.1", access_log=False, log_config=None,
+        server_header=False,
+    )
+
+
+@app.command("serve-worker", hidden=True)
+def serve_worker() -> None:
+    """Run the background worker (started by `sentinel up`)."""
+    import asyncio
+
+    from sentinel.stack.secrets import load_secrets
+    from sentinel.worker.main import run_worker
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json, "worker")
+    load_secrets(settings.secrets_dir)
+    asyncio.run(run_worker(settings))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Database access: connections over verified TLS, pools, and (later) the tenant router."""

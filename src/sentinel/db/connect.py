@@ -1,0 +1,80 @@
+"""PostgreSQL connections: always TLS with full verification (sslmode=verify-full).
+
+The application never talks to PostgreSQL in plain text and never skips certificate or host name
+checks; a connection through a server presenting a certificate from another CA fails.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import asyncpg
+
+from sentinel.config import Settings
+from sentinel.stack.secrets import load_secrets
+
+Role = Literal["superuser", "owner", "app"]
+ROLE_NAMES: dict[Role, str] = {
+    "superuser": "postgres",
+    "owner": "sentinel_owner",
+    "app": "sentinel_app",
+}
+PG_HOST = "127.0.0.1"
+
+
+def verify_full_context(ca_file: Path) -> ssl.SSLContext:
+    """TLS context equivalent to libpq's sslmode=verify-full with `ca_file` as root."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+@dataclass(frozen=True)
+class PgTarget:
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str
+    ca_file: Path
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "database": self.database,
+            "user": self.user,
+            "password": self.password,
+            "ssl": verify_full_context(self.ca_file),
+            "server_settings": {"application_name": "sentinel"},
+        }
+
+
+def pg_target(settings: Settings, role: Role, database: str | None = None) -> PgTarget:
+    secrets = load_secrets(settings.secrets_dir)
+    password = {
+        "superuser": secrets.pg_superuser_password,
+        "owner": secrets.pg_owner_password,
+        "app": secrets.pg_app_password,
+    }[role]
+    return PgTarget(
+        host=PG_HOST,
+        port=settings.pg_port,
+        database=database or settings.pg_database,
+        user=ROLE_NAMES[role],
+        password=password,
+        ca_file=settings.ca_cert_path,
+    )
+
+
+async def connect(target: PgTarget, timeout: float = 5.0) -> asyncpg.Connection:
+    return await asyncpg.connect(timeout=timeout, **target.connect_kwargs())
+
+
+async def create_pool(target: PgTarget, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(min_size=min_size, max_size=max_size, **target.connect_kwargs())

@@ -1,0 +1,8 @@
+"""The embedded local stack: certificates, secrets, configs and process supervision.
+
+`sentinel up` and the test harness both drive `Stack`, so the tests boot exactly what users run.
+"""
+
+from sentinel.stack.launcher import Stack, StackError
+
+__all__ = ["Stack", "StackError"]

@@ -1,0 +1,69 @@
+"""Sentinel's own processes (API, worker), run from this same Python environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import httpx
+
+from sentinel.config import Settings
+from sentinel.stack.component import Component, Listen
+from sentinel.stack.redis import Redis
+from sentinel.worker.heartbeat import HEARTBEAT_KEY
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that hands `settings` to a child process unchanged."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        env[f"SENTINEL_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    env["SENTINEL_DATA_DIR"] = str(settings.root)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Api(Component):
+    name = "api"
+
+    @property
+    def listens(self) -> list[Listen]:
+        return [Listen("127.0.0.1", self.settings.api_port)]
+
+    def prepare(self) -> None:
+        pass
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "sentinel", "serve-api"]
+
+    def environment(self) -> dict[str, str]:
+        return settings_env(self.settings)
+
+    def probe(self) -> None:
+        response = httpx.get(f"http://127.0.0.1:{self.settings.api_port}/readyz", timeout=2)
+        response.raise_for_status()
+
+
+class Worker(Component):
+    name = "worker"
+
+    @property
+    def listens(self) -> list[Listen]:
+        return []
+
+    def prepare(self) -> None:
+        pass
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "sentinel", "serve-worker"]
+
+    def environment(self) -> dict[str, str]:
+        return settings_env(self.settings)
+
+    def probe(self) -> None:
+        with Redis(self.settings).client() as client:
+            beat = client.get(HEARTBEAT_KEY)
+        if beat is None:
+            raise RuntimeError("no worker heartbeat")
+        if self.process is not None and int(beat) != self.process.pid:
+            raise RuntimeError("heartbeat is from another worker process")

@@ -1,0 +1,1 @@
+"""The background worker: scheduled jobs that belong to no request."""
