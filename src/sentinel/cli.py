@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,8 +24,11 @@ from sentinel.stack import Stack, StackError
 from sentinel.stack.launcher import read_state
 from sentinel.stack.sentinel_processes import settings_env
 
-app = typer.Typer(help="Sentinel: device monitoring for schools.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Sentinel: device monitoring for schools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console(stderr=True)
 DataDir = Annotated[
     Path | None,
@@ -69,8 +73,10 @@ def up(
     while not stopping.wait(0.5):
         failed = stack.first_failed()
         if failed is not None:
-            console.print(f"[red]sentinel:[/red] {failed.name} exited; stopping the stack "
-                          f"(see {failed.log_path})")
+            console.print(
+                f"[red]sentinel:[/red] {failed.name} exited; stopping the stack "
+                f"(see {failed.log_path})"
+            )
             break
     stack.stop()
     print("Sentinel stopped.", flush=True)
@@ -86,7 +92,10 @@ def _up_detached(settings: Settings, timeout: float) -> None:
     with log_path.open("ab") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "sentinel", "up"],
-            env=settings_env(settings), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            env=settings_env(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout
@@ -120,10 +129,8 @@ def down(data_dir: DataDir = None, timeout: float = 60) -> None:
     pids = [state["supervisor_pid"]] + [
         info["pid"] for info in state["components"].values() if info.get("pid")
     ]
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(state["supervisor_pid"], signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     _, alive = psutil.wait_procs(_existing(pids[:1]), timeout=timeout)
     for proc in alive + _existing(pids[1:]):
         proc.kill()
@@ -134,10 +141,8 @@ def down(data_dir: DataDir = None, timeout: float = 60) -> None:
 def _existing(pids: list[int]) -> list[psutil.Process]:
     found = []
     for pid in pids:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             found.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
     return found
 
 
@@ -153,14 +158,26 @@ def status(
     components = [c.as_dict() for c in stack.status()]
     healthy = all(c["healthy"] for c in components)
     if as_json:
-        print(json.dumps({"healthy": healthy, "url": settings.public_url,
-                          "ca_cert": str(settings.ca_cert_path), "components": components},
-                         indent=2))
+        print(
+            json.dumps(
+                {
+                    "healthy": healthy,
+                    "url": settings.public_url,
+                    "ca_cert": str(settings.ca_cert_path),
+                    "components": components,
+                },
+                indent=2,
+            )
+        )
     else:
         table = Table("component", "address", "pid", "health")
         for c in components:
-            table.add_row(c["name"], c["address"], str(c["pid"] or "-"),
-                          "ok" if c["healthy"] else f"[red]{c['detail']}[/red]")
+            table.add_row(
+                c["name"],
+                c["address"],
+                str(c["pid"] or "-"),
+                "ok" if c["healthy"] else f"[red]{c['detail']}[/red]",
+            )
         Console().print(table)
         Console().print(f"URL: {settings.public_url}  CA: {settings.ca_cert_path}")
     if not healthy:
@@ -178,8 +195,14 @@ def serve_api() -> None:
 
     load_secrets(settings.secrets_dir)  # registers secret values for log masking
     uvicorn.run(
-        "sentinel.api.app:create_app", factory=True, host="127.0.0.1", port=settings.api_port,
-        proxy_headers=True, forwarded_allow_ips="127.0.0.1", access_log=False, log_config=None,
+        "sentinel.api.app:create_app",
+        factory=True,
+        host="127.0.0.1",
+        port=settings.api_port,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        access_log=False,
+        log_config=None,
         server_header=False,
     )
 

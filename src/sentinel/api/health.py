@@ -45,14 +45,18 @@ async def readyz(request: Request) -> Any:
         try:
             await asyncio.wait_for(checks[name](resources), CHECK_TIMEOUT)
             results[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - every failure is a "not ready" answer
+        except Exception as exc:
             results[name] = f"failing: {exc.__class__.__name__}"
 
     await asyncio.gather(*(run(name) for name in checks))
     failing = sorted(name for name, value in results.items() if value != "ok")
     if failing:
         return problem_response(
-            503, "not_ready", "Not ready", f"Unavailable: {', '.join(failing)}",
-            failing=failing, checks=results,
+            503,
+            "not_ready",
+            "Not ready",
+            f"Unavailable: {', '.join(failing)}",
+            failing=failing,
+            checks=results,
         )
     return JSONResponse({"status": "ready", "checks": results})

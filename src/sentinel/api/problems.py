@@ -29,8 +29,14 @@ class Problem(Exception):
 
 
 def problem_response(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": f"about:blank#{code}", "title": title, "status": status, "detail": detail,
-            "code": code, **extra}
+    body = {
+        "type": f"about:blank#{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
@@ -53,12 +59,22 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return problem_response(422, "validation_failed", "Invalid request",
-                                "The request did not pass validation.", errors=errors)
+        return problem_response(
+            422,
+            "validation_failed",
+            "Invalid request",
+            "The request did not pass validation.",
+            errors=errors,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", path=request.url.path, error=exc.__class__.__name__,
-                  exc_info=exc)
-        return problem_response(500, "internal_error", "Internal error",
-                                "Something went wrong on our side; it has been logged.")
+        log.error(
+            "unhandled error", path=request.url.path, error=exc.__class__.__name__, exc_info=exc
+        )
+        return problem_response(
+            500,
+            "internal_error",
+            "Internal error",
+            "Something went wrong on our side; it has been logged.",
+        )

@@ -26,11 +26,15 @@ class Resources:
         secrets = load_secrets(settings.secrets_dir)
         pool = await create_pool(pg_target(settings, "app"))
         client = redis.Redis(
-            host="127.0.0.1", port=settings.redis_port, password=secrets.redis_password,
+            host="127.0.0.1",
+            port=settings.redis_port,
+            password=secrets.redis_password,
             socket_timeout=3,
         )
         broker = BrokerEndpoint(
-            "127.0.0.1", settings.mqtt_internal_port, SERVICE_USERNAME,
+            "127.0.0.1",
+            settings.mqtt_internal_port,
+            SERVICE_USERNAME,
             secrets.mqtt_service_password,
         )
         return cls(settings, pool, client, broker)

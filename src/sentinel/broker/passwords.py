@@ -24,7 +24,9 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,200}$")
 SALT_BYTES = 12
 
 
-def mosquitto_hash(password: str, iterations: int = DEVICE_ITERATIONS, salt: bytes | None = None) -> str:
+def mosquitto_hash(
+    password: str, iterations: int = DEVICE_ITERATIONS, salt: bytes | None = None
+) -> str:
     """Hash a password exactly as `mosquitto_passwd` does for PBKDF2-SHA512."""
     salt = salt if salt is not None else os.urandom(SALT_BYTES)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)

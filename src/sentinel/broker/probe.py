@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class BrokerUnavailable(RuntimeError):
 def probe_broker(endpoint: BrokerEndpoint, timeout: float = 3.0) -> None:
     """Connect, wait for CONNACK, disconnect; raise BrokerUnavailable with the reason otherwise."""
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=f"sentinel-probe-{secrets.token_hex(6)}",
         protocol=mqtt.MQTTv311,
     )
@@ -33,9 +35,9 @@ def probe_broker(endpoint: BrokerEndpoint, timeout: float = 3.0) -> None:
         client.username_pw_set(endpoint.username, endpoint.password)
     if endpoint.ca_file is not None:
         client.tls_set(ca_certs=endpoint.ca_file)
-    outcome: dict[str, mqtt.ReasonCode] = {}
+    outcome: dict[str, ReasonCode] = {}
 
-    def on_connect(_c: mqtt.Client, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         outcome["rc"] = rc
 
     client.on_connect = on_connect

@@ -72,9 +72,11 @@ def pg_target(settings: Settings, role: Role, database: str | None = None) -> Pg
     )
 
 
-async def connect(target: PgTarget, timeout: float = 5.0) -> asyncpg.Connection:
-    return await asyncpg.connect(timeout=timeout, **target.connect_kwargs())
+async def connect(target: PgTarget, connect_timeout: float = 5.0) -> asyncpg.Connection:
+    return await asyncpg.connect(timeout=connect_timeout, **target.connect_kwargs())
 
 
 async def create_pool(target: PgTarget, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(min_size=min_size, max_size=max_size, **target.connect_kwargs())
+    return await asyncpg.create_pool(
+        min_size=min_size, max_size=max_size, **target.connect_kwargs()
+    )

@@ -21,7 +21,11 @@ class MissingBinaryError(RuntimeError):
 
 def _postgres_dirs() -> list[str]:
     found = glob.glob("/usr/lib/postgresql/*/bin") + glob.glob("/usr/pgsql-*/bin")
-    return sorted(found, key=lambda p: [int(x) for x in Path(p).parent.name.split(".") if x.isdigit()] or [0], reverse=True)
+    return sorted(
+        found,
+        key=lambda p: [int(x) for x in Path(p).parent.name.split(".") if x.isdigit()] or [0],
+        reverse=True,
+    )
 
 
 def find_binary(name: str) -> str:

@@ -6,6 +6,7 @@ the API (WebSocket upgrades included). Locally it presents a certificate from th
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 
 import httpx
@@ -79,8 +80,12 @@ http://:{s.http_port} {{
 
     def command(self) -> list[str]:
         return [
-            find_binary("caddy"), "run", "--config", str(self.home / "Caddyfile"),
-            "--adapter", "caddyfile",
+            find_binary("caddy"),
+            "run",
+            "--config",
+            str(self.home / "Caddyfile"),
+            "--adapter",
+            "caddyfile",
         ]
 
     def environment(self) -> dict[str, str]:
@@ -94,5 +99,6 @@ http://:{s.http_port} {{
 
     def probe(self) -> None:
         url = f"https://{self.settings.public_host}:{self.settings.https_port}/healthz"
-        response = httpx.get(url, verify=str(self.settings.ca_cert_path), timeout=2)
+        context = ssl.create_default_context(cafile=str(self.settings.ca_cert_path))
+        response = httpx.get(url, verify=context, timeout=2)
         response.raise_for_status()

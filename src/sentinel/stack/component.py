@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ from typing import IO
 
 from sentinel.config import Settings
 from sentinel.logging import REDACTED, mask_secrets
+from sentinel.stack.files import run_as
 
 
 class StackError(RuntimeError):
@@ -82,6 +84,7 @@ class Component(ABC):
 
     def after_ready(self) -> None:
         """Hook run once the component answers (e.g. database bootstrap)."""
+        return
 
     @property
     def log_path(self) -> Path:
@@ -93,7 +96,7 @@ class Component(ABC):
             self.command(),
             cwd=self.cwd(),
             env=self.environment(),
-            user=self.user,
+            **run_as(self.user),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -120,7 +123,7 @@ class Component(ABC):
             try:
                 self.probe()
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+            except Exception as exc:
                 last_error = str(exc) or exc.__class__.__name__
             time.sleep(0.2)
         raise StackError(f"{self.name} not ready after {self.ready_timeout:.0f}s: {last_error}")
@@ -143,14 +146,14 @@ class Component(ABC):
 
     def _signal(self, sig: signal.Signals) -> None:
         assert self.process is not None
-        try:
-            # The component leads its own process group: children (workers, forks) get it too.
+        # The component leads its own process group: children (workers, forks) get it too.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            pass
 
 
-def _pump_output(stream: IO[bytes], log_path: Path, name: str, echo: Callable[[str], None] | None) -> None:
+def _pump_output(
+    stream: IO[bytes], log_path: Path, name: str, echo: Callable[[str], None] | None
+) -> None:
     with log_path.open("ab") as log:
         for raw in iter(stream.readline, b""):
             line = mask_secrets(raw.decode(errors="replace").rstrip("\n"))

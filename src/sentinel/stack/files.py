@@ -6,9 +6,12 @@ import os
 import pwd
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o600, owner: str | None = None) -> None:
+def write_atomic(
+    path: Path, data: bytes | str, mode: int = 0o600, owner: str | None = None
+) -> None:
     """Replace `path` atomically (temp file + fsync + rename) with the given mode and owner.
 
     Readers such as the broker never see a half-written file.
@@ -45,6 +48,13 @@ def service_user(name: str) -> str | None:
             f"system user {name!r} is missing; install the package that provides it"
         ) from exc
     return name
+
+
+def run_as(user: str | None) -> dict[str, Any]:
+    """`subprocess` arguments that drop to `user` completely: uid, primary group, no root groups."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def give_fd(fd: int, owner: str) -> None:

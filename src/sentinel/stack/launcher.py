@@ -6,6 +6,7 @@ The launcher records what it started in `run/stack.json` for `sentinel status` a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -61,7 +62,12 @@ class Stack:
         self.worker = Worker(settings)
         self.caddy = Caddy(settings)
         self.components: list[Component] = [
-            self.postgres, self.redis, self.mosquitto, self.api, self.worker, self.caddy,
+            self.postgres,
+            self.redis,
+            self.mosquitto,
+            self.api,
+            self.worker,
+            self.caddy,
         ]
 
     @property
@@ -77,6 +83,11 @@ class Stack:
                         "stop what holds it or choose another port with SENTINEL_*_PORT"
                     )
 
+    def check_binaries(self) -> None:
+        """Resolve every executable first, so a missing one fails before anything starts."""
+        for component in self.components:
+            component.command()
+
     def prepare(self) -> None:
         root = self.settings.root
         root.mkdir(parents=True, exist_ok=True)
@@ -89,6 +100,7 @@ class Stack:
     def start(self) -> None:
         """Start every component in order and wait for each to be ready; all or nothing."""
         try:
+            self.check_binaries()
             self._check_ports()
             self.prepare()
             for component in self.components:
@@ -130,10 +142,8 @@ class Stack:
             if component.process is None or not component.alive():
                 continue
             found.append(component.process.pid)
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 found += [p.pid for p in psutil.Process(component.process.pid).children(True)]
-            except psutil.NoSuchProcess:
-                pass
         return found
 
     def stop(self) -> None:
@@ -151,7 +161,7 @@ class Stack:
             try:
                 component.probe()
                 healthy, detail = True, "ok"
-            except Exception as exc:  # noqa: BLE001 - reported, not raised
+            except Exception as exc:
                 healthy, detail = False, str(exc) or exc.__class__.__name__
             if pid is not None and not psutil.pid_exists(pid):
                 healthy, detail = False, "process not running"

@@ -20,7 +20,7 @@ from pathlib import Path
 from sentinel.db.connect import ROLE_NAMES, connect, pg_target
 from sentinel.stack.binaries import find_binary
 from sentinel.stack.component import Component, Listen, StackError
-from sentinel.stack.files import ensure_traversable, give, service_user
+from sentinel.stack.files import ensure_traversable, give, run_as, service_user
 from sentinel.stack.secrets import load_secrets
 from sentinel.sync import run_sync
 
@@ -118,10 +118,22 @@ hostssl all all 127.0.0.1/32  scram-sha-256
         try:
             result = subprocess.run(
                 [
-                    find_binary("initdb"), "-D", str(self.data), "-U", ROLE_NAMES["superuser"],
-                    f"--pwfile={pw_path}", "--auth=scram-sha-256", "-E", "UTF8", "--no-locale",
+                    find_binary("initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    ROLE_NAMES["superuser"],
+                    f"--pwfile={pw_path}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
                 ],
-                user=self.user, capture_output=True, text=True, check=False, cwd=self.home,
+                **run_as(self.user),
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=self.home,
             )
         finally:
             pw_path.unlink(missing_ok=True)
@@ -133,7 +145,9 @@ hostssl all all 127.0.0.1/32  scram-sha-256
 
     def probe(self) -> None:
         async def check() -> None:
-            conn = await connect(pg_target(self.settings, "superuser", "postgres"), timeout=2)
+            conn = await connect(
+                pg_target(self.settings, "superuser", "postgres"), connect_timeout=2
+            )
             await conn.close()
 
         run_sync(check())

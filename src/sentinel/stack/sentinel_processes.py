@@ -17,7 +17,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that hands `settings` to a child process unchanged."""
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
-        env[f"SENTINEL_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        env[f"SENTINEL_{name.upper()}"] = (
+            str(value).lower() if isinstance(value, bool) else str(value)
+        )
     env["SENTINEL_DATA_DIR"] = str(settings.root)
     env["PYTHONUNBUFFERED"] = "1"
     return env

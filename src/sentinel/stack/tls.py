@@ -59,9 +59,15 @@ def create_ca(common_name: str = "Sentinel local CA") -> tuple[bytes, bytes]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -81,7 +87,9 @@ def _san(hosts: list[str]) -> list[x509.GeneralName]:
     return names
 
 
-def issue_server_cert(ca_cert_pem: bytes, ca_key_pem: bytes, hosts: list[str]) -> tuple[bytes, bytes]:
+def issue_server_cert(
+    ca_cert_pem: bytes, ca_key_pem: bytes, hosts: list[str]
+) -> tuple[bytes, bytes]:
     """A server certificate for `hosts` signed by the CA: (certificate PEM, key PEM)."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
@@ -120,7 +128,10 @@ def ensure_tls(directory: Path, hosts: list[str]) -> TlsFiles:
     """Create the CA once and (re)issue the server certificate when needed."""
     directory.mkdir(parents=True, exist_ok=True)
     files = TlsFiles(
-        directory / "ca.crt", directory / "ca.key", directory / "server.crt", directory / "server.key"
+        directory / "ca.crt",
+        directory / "ca.key",
+        directory / "server.crt",
+        directory / "server.key",
     )
     if not files.ca_cert.exists() or not files.ca_key.exists():
         cert, key = create_ca()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 
@@ -34,10 +35,8 @@ async def run_worker(settings: Settings) -> None:
                 await client.set(HEARTBEAT_KEY, os.getpid(), ex=heartbeat_ttl(interval))
             except redis.RedisError as exc:
                 log.warning("heartbeat failed", error=exc.__class__.__name__)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
     finally:
         await client.delete(HEARTBEAT_KEY)
         await client.aclose()

@@ -1,0 +1,37 @@
+"""The production Caddyfile is valid and keeps the local stack's security headers."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from sentinel.stack.binaries import find_binary
+from sentinel.stack.caddy import SECURITY_HEADERS
+
+DEPLOY_CADDYFILE = Path(__file__).parents[2] / "deploy" / "Caddyfile"
+
+
+def test_production_caddyfile_is_valid() -> None:
+    result = subprocess.run(
+        [
+            find_binary("caddy"),
+            "validate",
+            "--config",
+            str(DEPLOY_CADDYFILE),
+            "--adapter",
+            "caddyfile",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+
+
+def test_production_caddyfile_has_the_same_headers() -> None:
+    text = DEPLOY_CADDYFILE.read_text()
+    for line in SECURITY_HEADERS.splitlines():
+        if "Strict-Transport-Security" in line:
+            continue  # production adds preload and a longer max-age
+        assert line.strip() in text
+    assert "protocols tls1.2 tls1.3" in text
