@@ -12,7 +12,7 @@ import redis
 
 from sentinel.config import Settings
 from sentinel.logging import configure_logging
-from sentinel.stack import Stack
+from sentinel.stack.launcher import Stack
 from sentinel.stack.secrets import Secrets, load_secrets
 from tests.harness import stack_settings, trust
 
@@ -31,9 +31,22 @@ def data_dir() -> Iterator[Path]:
         yield Path(tmp)
 
 
+# The shared stack allows far more than the production defaults so that tests acting as one
+# client do not trip each other's limits; tests of the limits run their own API processes.
+GENEROUS_LIMITS = {
+    "rate_limit_global": "100000/minute",
+    "rate_limit_org_create": "100000/minute",
+    "rate_limit_login_address": "100000/minute",
+    "rate_limit_login_account": "100000/minute",
+    "rate_limit_signup": "100000/minute",
+    "rate_limit_enrollment": "100000/minute",
+    "rate_limit_billing": "100000/minute",
+}
+
+
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> Settings:
-    return stack_settings(data_dir / "stack")
+    return stack_settings(data_dir / "stack", **GENEROUS_LIMITS)
 
 
 @pytest.fixture(scope="session")

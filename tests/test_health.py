@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from sentinel.api.app import create_app
-from sentinel.stack import Stack
+from sentinel.stack.launcher import Stack
 from tests.harness import free_ports
 
 

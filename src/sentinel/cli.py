@@ -20,8 +20,8 @@ from rich.table import Table
 
 from sentinel.config import Settings
 from sentinel.logging import configure_logging
-from sentinel.stack import Stack, StackError
-from sentinel.stack.launcher import read_state
+from sentinel.stack.component import StackError
+from sentinel.stack.launcher import Stack, read_state
 from sentinel.stack.sentinel_processes import settings_env
 
 app = typer.Typer(
@@ -181,6 +181,41 @@ def status(
         Console().print(table)
         Console().print(f"URL: {settings.public_url}  CA: {settings.ca_cert_path}")
     if not healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Upgrade the control schema and every organization's schema (stack must be running)."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from sentinel.db.migrate import migrate_everything
+    from sentinel.stack.secrets import load_secrets
+
+    settings = _settings(data_dir)
+    configure_logging(settings.log_level, settings.log_json, "migrate")
+    load_secrets(settings.secrets_dir)
+    with Progress(
+        TextColumn("tenant schemas"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        task = progress.add_task("migrate", total=None)
+        report = asyncio.run(
+            migrate_everything(
+                settings,
+                on_start=lambda total: progress.update(task, total=total),
+                on_done=lambda _result: progress.advance(task),
+            )
+        )
+    console.print(
+        f"control: {report.control_applied} migration(s) applied; "
+        f"tenants: {len(report.tenants)} checked, "
+        f"{sum(t.applied for t in report.tenants)} migration(s) applied"
+    )
+    for failed in report.failed:
+        console.print(f"[red]{failed.schema}: {failed.error}[/red]", highlight=False)
+    if report.failed:
         raise typer.Exit(1)
 
 

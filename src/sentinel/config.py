@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +39,27 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = False
     worker_heartbeat_seconds: float = Field(5.0, gt=0)
+
+    # Identity. Local mode issues ES256 access tokens; "supabase" trusts an external project.
+    auth_provider: Literal["local", "supabase"] = "local"
+    jwt_audience: str = "authenticated"
+    access_token_ttl_seconds: int = Field(900, ge=30, le=86_400)
+    refresh_reuse_grace_seconds: float = Field(10.0, ge=0, le=300)
+    supabase_url: str | None = None
+    supabase_jwks_url: str | None = None
+    supabase_jwt_secret: SecretStr | None = None
+    supabase_audience: str = "authenticated"
+    invitation_ttl_hours: int = Field(72, ge=1, le=24 * 30)
+
+    # Rate limits (`limits` notation), shared by every API process through Redis.
+    rate_limit_global: str = "100/minute"
+    rate_limit_org_create: str = "5/minute"
+    rate_limit_login_address: str = "20/minute"
+    rate_limit_login_account: str = "10/15minutes"
+    rate_limit_signup: str = "10/minute"
+    rate_limit_enrollment: str = "10/minute"
+    rate_limit_billing: str = "10/minute"
+    tenant_migration_parallelism: int = Field(4, ge=1, le=64)
 
     @cached_property
     def root(self) -> Path:
@@ -71,4 +92,14 @@ class Settings(BaseSettings):
 
     @property
     def public_url(self) -> str:
+        if self.mode == "production" and self.https_port == 443:
+            return f"https://{self.public_host}"
         return f"https://{self.public_host}:{self.https_port}"
+
+    @property
+    def jwt_issuer(self) -> str:
+        return f"{self.public_url}/auth/v1"
+
+    @property
+    def supabase_issuer(self) -> str | None:
+        return f"{self.supabase_url.rstrip('/')}/auth/v1" if self.supabase_url else None

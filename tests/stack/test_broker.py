@@ -15,7 +15,7 @@ from sentinel.broker.passwords import (
     write_password_file,
 )
 from sentinel.broker.probe import BrokerEndpoint, BrokerUnavailable, probe_broker
-from sentinel.stack import Stack
+from sentinel.stack.launcher import Stack
 from sentinel.stack.mosquitto import SERVICE_USERNAME
 from sentinel.stack.secrets import Secrets
 from tests.harness import tls_handshake

@@ -6,7 +6,7 @@ import ipaddress
 
 import psutil
 
-from sentinel.stack import Stack
+from sentinel.stack.launcher import Stack
 
 
 def _listening(stack: Stack) -> dict[tuple[str, int], str]:

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from sentinel.stack import Stack
+from sentinel.stack.launcher import Stack
 from sentinel.stack.secrets import Secrets
 
 

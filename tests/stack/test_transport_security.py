@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from sentinel.db.connect import connect, pg_target, verify_full_context
-from sentinel.stack import Stack
+from sentinel.stack.launcher import Stack
 from sentinel.stack.tls import create_ca
 from tests.harness import tls_handshake
 

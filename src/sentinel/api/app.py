@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import structlog
+from fastapi import FastAPI, Request, Response
 
 from sentinel import __version__
 from sentinel.api import health
 from sentinel.api.problems import install_problem_handlers
 from sentinel.api.resources import Resources
+from sentinel.audit.routes import router as audit_router
+from sentinel.auth.routes import router as auth_router
 from sentinel.config import Settings
+from sentinel.orgs.routes import router as orgs_router
+from sentinel.ratelimit.middleware import install_global_limit
+
+ROUTERS = (health.router, auth_router, orgs_router, audit_router)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def install_request_ids(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        request.state.request_id = rid
+        with structlog.contextvars.bound_contextvars(request_id=rid):
+            response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        return response
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,5 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
-    app.include_router(health.router)
+    install_global_limit(app)
+    install_request_ids(app)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

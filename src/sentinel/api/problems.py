@@ -21,6 +21,7 @@ class Problem(Exception):
     status = 400
     code = "bad_request"
     title = "Bad request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
@@ -43,7 +44,10 @@ def problem_response(status: int, code: str, title: str, detail: str, **extra: A
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+        response = problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -78,3 +82,21 @@ def install_problem_handlers(app: FastAPI) -> None:
             "Internal error",
             "Something went wrong on our side; it has been logged.",
         )
+
+
+class NotFound(Problem):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Forbidden(Problem):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed for your role"
+
+
+class Conflict(Problem):
+    status = 409
+    code = "conflict"
+    title = "Conflict"

@@ -6,6 +6,7 @@ checks; a connection through a server presenting a certificate from another CA f
 
 from __future__ import annotations
 
+import json
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,17 @@ async def connect(target: PgTarget, connect_timeout: float = 5.0) -> asyncpg.Con
     return await asyncpg.connect(timeout=connect_timeout, **target.connect_kwargs())
 
 
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(
+            kind,
+            schema="pg_catalog",
+            encoder=lambda v: json.dumps(v, default=str),
+            decoder=json.loads,
+        )
+
+
 async def create_pool(target: PgTarget, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        min_size=min_size, max_size=max_size, **target.connect_kwargs()
+        min_size=min_size, max_size=max_size, init=_init_connection, **target.connect_kwargs()
     )

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from sentinel.db.connect import ROLE_NAMES, connect, pg_target
+from sentinel.db.migrate import migrate_everything
 from sentinel.stack.binaries import find_binary
 from sentinel.stack.component import Component, Listen, StackError
 from sentinel.stack.files import ensure_traversable, give, run_as, service_user
@@ -154,6 +155,10 @@ hostssl all all 127.0.0.1/32  scram-sha-256
 
     def after_ready(self) -> None:
         run_sync(bootstrap_roles(self))
+        report = run_sync(migrate_everything(self.settings))
+        if report.failed:
+            names = ", ".join(t.schema for t in report.failed[:5])
+            raise StackError(f"tenant migrations failed for {names}; run `sentinel migrate`")
 
 
 async def bootstrap_roles(pg: Postgres) -> None:

@@ -15,12 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sentinel.logging import register_secrets
 from sentinel.stack.files import write_atomic
 
-PASSWORD_NAMES = (
+SECRET_NAMES = (
     "pg_superuser_password",
     "pg_owner_password",
     "pg_app_password",
     "redis_password",
     "mqtt_service_password",
+    "refresh_token_key",
 )
 JWT_KEY_NAME = "jwt_signing_key.pem"
 
@@ -32,6 +33,7 @@ class Secrets:
     pg_app_password: str
     redis_password: str
     mqtt_service_password: str
+    refresh_token_key: str
     jwt_signing_key_pem: str
 
     def values(self) -> list[str]:
@@ -41,6 +43,7 @@ class Secrets:
             self.pg_app_password,
             self.redis_password,
             self.mqtt_service_password,
+            self.refresh_token_key,
             self.jwt_signing_key_pem,
         ]
 
@@ -59,7 +62,7 @@ def ensure_secrets(directory: Path) -> Secrets:
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     values: dict[str, str] = {}
-    for name in PASSWORD_NAMES:
+    for name in SECRET_NAMES:
         path = directory / name
         if not path.exists():
             write_atomic(path, secrets.token_urlsafe(32))
@@ -74,7 +77,7 @@ def ensure_secrets(directory: Path) -> Secrets:
 
 def load_secrets(directory: Path) -> Secrets:
     """Read existing secrets (processes other than the launcher never create them)."""
-    values = {name: (directory / name).read_text().strip() for name in PASSWORD_NAMES}
+    values = {name: (directory / name).read_text().strip() for name in SECRET_NAMES}
     loaded = Secrets(**values, jwt_signing_key_pem=(directory / JWT_KEY_NAME).read_text())
     register_secrets(loaded.values())
     return loaded

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 import httpx
+from pydantic import SecretStr
 
 from sentinel.config import Settings
 from sentinel.stack.component import Component, Listen
@@ -16,10 +18,17 @@ from sentinel.worker.heartbeat import HEARTBEAT_KEY
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that hands `settings` to a child process unchanged."""
     env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        env[f"SENTINEL_{name.upper()}"] = (
-            str(value).lower() if isinstance(value, bool) else str(value)
-        )
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, dict | list):
+            value = json.dumps(value)
+        env[f"SENTINEL_{name.upper()}"] = str(value)
     env["SENTINEL_DATA_DIR"] = str(settings.root)
     env["PYTHONUNBUFFERED"] = "1"
     return env

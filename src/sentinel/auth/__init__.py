@@ -1,0 +1,1 @@
+"""Identity: users, password login, sessions with rotating refresh tokens, access tokens."""

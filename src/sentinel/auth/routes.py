@@ -1,0 +1,104 @@
+"""`/auth/v1/*`: sign-up, token (password / refresh_token grants), logout, user, sessions, JWKS."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from sentinel.api.deps import Res, client_ip
+from sentinel.api.problems import NotFound, Problem
+from sentinel.auth.errors import ExternalAuth
+from sentinel.auth.principal import CurrentUser
+from sentinel.auth.schemas import Credentials, RefreshRequest
+from sentinel.auth.service import ClientMeta
+
+router = APIRouter(prefix="/auth/v1", tags=["auth"])
+
+
+class UnsupportedGrant(Problem):
+    status = 400
+    code = "unsupported_grant_type"
+    title = "Unsupported grant_type"
+
+
+def _local_only(res: Res) -> None:
+    if res.settings.auth_provider != "local":
+        raise ExternalAuth()
+
+
+def _meta(request: Request) -> ClientMeta:
+    return ClientMeta(client_ip(request), request.headers.get("user-agent", "")[:300] or None)
+
+
+def _address(request: Request) -> str:
+    return client_ip(request) or "unknown"
+
+
+@router.post("/signup")
+async def signup(body: Credentials, request: Request, res: Res) -> dict[str, Any]:
+    _local_only(res)
+    await res.limiter.enforce("signup", _address(request))
+    grant = await res.auth.signup(body.email.lower(), body.password, _meta(request))
+    return grant.as_response()
+
+
+@router.post("/token")
+async def token(
+    request: Request,
+    res: Res,
+    grant_type: Literal["password", "refresh_token"] = Query(...),
+) -> dict[str, Any]:
+    _local_only(res)
+    raw = await request.json() if await request.body() else {}
+    if grant_type == "password":
+        creds = Credentials.model_validate(raw)
+        email = creds.email.lower()
+        await res.limiter.enforce("login_address", _address(request))
+        await res.limiter.enforce("login_account", email)
+        grant = await res.auth.login(email, creds.password, _meta(request))
+    elif grant_type == "refresh_token":
+        refresh = RefreshRequest.model_validate(raw)
+        grant = await res.auth.refresh(refresh.refresh_token)
+    else:  # pragma: no cover - Literal validation refuses others first
+        raise UnsupportedGrant()
+    return grant.as_response()
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    user: CurrentUser,
+    res: Res,
+    scope: Literal["local", "global", "others"] = "local",
+) -> Response:
+    await res.auth.logout(user.user_id, user.session_id, scope)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/user")
+async def get_user(user: CurrentUser, res: Res) -> dict[str, Any]:
+    found = await res.auth.user(user.user_id)
+    if found is None:
+        raise NotFound("No such user.")
+    return found
+
+
+@router.get("/sessions")
+async def list_sessions(user: CurrentUser, res: Res) -> list[dict[str, Any]]:
+    sessions = await res.auth.sessions(user.user_id)
+    for session in sessions:
+        session["current"] = session["id"] == str(user.session_id)
+    return sessions
+
+
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_session(session_id: UUID, user: CurrentUser, res: Res) -> Response:
+    if not await res.auth.revoke_session(user.user_id, session_id):
+        raise NotFound("No such active session.")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/.well-known/jwks.json")
+async def jwks(res: Res) -> dict[str, Any]:
+    return res.access_tokens.jwks()

@@ -1,0 +1,1 @@
+"""Authorization: roles → permissions as data, and the organization guard."""

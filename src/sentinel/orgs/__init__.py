@@ -1,0 +1,1 @@
+"""Organizations (tenants), their members and invitations."""

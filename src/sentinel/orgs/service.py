@@ -1,0 +1,92 @@
+"""Organization rules: atomic creation (row + schema + role + owner), rename, deletion."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sentinel.api.resources import Resources
+from sentinel.audit.service import Actor, record
+from sentinel.auth.verifier import Principal
+from sentinel.authz.guard import OrgContext
+from sentinel.authz.permissions import Role
+from sentinel.db.pools import DEFAULT_SHARD
+from sentinel.logging import get_logger
+from sentinel.orgs import queries
+from sentinel.orgs.errors import ConfirmationMismatch
+from sentinel.orgs.provisioning import Checkpoint, create_tenant, drop_tenant
+
+log = get_logger(__name__)
+
+
+async def create_org(
+    res: Resources,
+    principal: Principal,
+    actor: Actor,
+    name: str,
+    checkpoint: Checkpoint | None = None,
+) -> dict[str, Any]:
+    """Create the organization, its schema and role, and make the creator its owner — all in
+    one transaction on the owner connection."""
+    org_id = uuid.uuid4()
+    shard = DEFAULT_SHARD
+    pool = await res.owner_pools.get(shard)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await queries.insert_org(conn, org_id, name, shard, principal.user_id)
+        await create_tenant(conn, org_id, checkpoint)
+        await queries.insert_membership(conn, org_id, principal.user_id, Role.OWNER)
+        # create_tenant left the search path on the new schema for this transaction.
+        await record(
+            conn,
+            actor,
+            "org.created",
+            target_type="organization",
+            target_id=str(org_id),
+            after={"name": name},
+        )
+    log.info("organization created", org_id=str(org_id))
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "role": Role.OWNER,
+        "created_at": row["created_at"],
+    }
+
+
+async def list_orgs(res: Resources, principal: Principal) -> list[dict[str, Any]]:
+    async with res.pool.acquire() as conn:
+        return [dict(row) for row in await queries.orgs_of_user(conn, principal.user_id)]
+
+
+async def get_org(res: Resources, ctx: OrgContext) -> dict[str, Any]:
+    async with res.pool.acquire() as conn:
+        row = await queries.org(conn, ctx.org_id)
+    assert row is not None  # the guard just found the membership
+    return {"id": row["id"], "name": row["name"], "role": ctx.role, "created_at": row["created_at"]}
+
+
+async def rename_org(res: Resources, ctx: OrgContext, name: str) -> dict[str, Any]:
+    async with res.pool.acquire() as conn, conn.transaction():
+        await queries.rename_org(conn, ctx.org_id, name)
+        await res.router.enter(conn, ctx.tenant)
+        await record(
+            conn,
+            ctx.actor,
+            "org.renamed",
+            target_type="organization",
+            target_id=str(ctx.org_id),
+            before={"name": ctx.name},
+            after={"name": name},
+        )
+    return await get_org(res, ctx)
+
+
+async def delete_org(res: Resources, ctx: OrgContext, confirm: str) -> None:
+    """Drop the schema, the role, memberships, invitations and device credentials."""
+    if confirm != ctx.name:
+        raise ConfirmationMismatch()
+    pool = await res.owner_pools.get(ctx.tenant.shard)
+    async with pool.acquire() as conn, conn.transaction():
+        await queries.delete_org(conn, ctx.org_id)
+        await drop_tenant(conn, ctx.org_id)
+    log.info("organization deleted", org_id=str(ctx.org_id), by=str(ctx.principal.user_id))

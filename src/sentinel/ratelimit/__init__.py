@@ -1,0 +1,1 @@
+"""Rate limits shared by every API process through Redis (the `limits` library)."""
