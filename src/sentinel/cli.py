@@ -256,5 +256,19 @@ def serve_worker() -> None:
     asyncio.run(run_worker(settings))
 
 
+@app.command("serve-ingest", hidden=True)
+def serve_ingest(index: Annotated[int, typer.Option(min=0)] = 0) -> None:
+    """Run one ingest process (started by `sentinel up`)."""
+    import asyncio
+
+    from sentinel.ingest.main import run_ingest
+    from sentinel.stack.secrets import load_secrets
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json, f"ingest-{index}")
+    load_secrets(settings.secrets_dir)
+    asyncio.run(run_ingest(settings, index))
+
+
 def main() -> None:
     app()

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     rate_limit_signup: str = "10/minute"
     rate_limit_enrollment: str = "10/minute"
     rate_limit_billing: str = "10/minute"
+    telemetry_interval_seconds: int = Field(60, ge=1, le=3600)
+    ingest_batch_max: int = Field(1000, ge=1, le=50_000)
+    ingest_batch_seconds: float = Field(0.1, gt=0, le=10)
+    ingest_max_payload_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
+    ingest_processes: int = Field(1, ge=1, le=16)
+    device_cache_seconds: float = Field(5.0, ge=0, le=300)
     tenant_migration_parallelism: int = Field(4, ge=1, le=64)
 
     @cached_property

@@ -17,10 +17,19 @@ from sentinel.api.resources import Resources
 from sentinel.audit.routes import router as audit_router
 from sentinel.auth.routes import router as auth_router
 from sentinel.config import Settings
+from sentinel.devices.agent_routes import router as agent_router
+from sentinel.devices.routes import router as devices_router
 from sentinel.orgs.routes import router as orgs_router
 from sentinel.ratelimit.middleware import install_global_limit
 
-ROUTERS = (health.router, auth_router, orgs_router, audit_router)
+ROUTERS = (
+    health.router,
+    auth_router,
+    orgs_router,
+    audit_router,
+    devices_router,
+    agent_router,
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 

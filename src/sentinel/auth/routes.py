@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from sentinel.api.deps import Res, client_ip
 from sentinel.api.problems import NotFound, Problem
@@ -15,6 +18,7 @@ from sentinel.auth.schemas import Credentials, RefreshRequest
 from sentinel.auth.service import ClientMeta
 
 router = APIRouter(prefix="/auth/v1", tags=["auth"])
+Body = TypeVar("Body", bound=BaseModel)
 
 
 class UnsupportedGrant(Problem):
@@ -36,6 +40,24 @@ def _address(request: Request) -> str:
     return client_ip(request) or "unknown"
 
 
+async def _body(request: Request, model: type[Body]) -> Body:
+    """The JSON body as `model`; malformed input is a 422 like any other validation error
+    (the body depends on `grant_type`, so FastAPI cannot validate it for us)."""
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "The body is not valid JSON.", "type": "json_invalid"}]
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
 @router.post("/signup")
 async def signup(body: Credentials, request: Request, res: Res) -> dict[str, Any]:
     _local_only(res)
@@ -51,15 +73,14 @@ async def token(
     grant_type: Literal["password", "refresh_token"] = Query(...),
 ) -> dict[str, Any]:
     _local_only(res)
-    raw = await request.json() if await request.body() else {}
     if grant_type == "password":
-        creds = Credentials.model_validate(raw)
+        creds = await _body(request, Credentials)
         email = creds.email.lower()
         await res.limiter.enforce("login_address", _address(request))
         await res.limiter.enforce("login_account", email)
         grant = await res.auth.login(email, creds.password, _meta(request))
     elif grant_type == "refresh_token":
-        refresh = RefreshRequest.model_validate(raw)
+        refresh = await _body(request, RefreshRequest)
         grant = await res.auth.refresh(refresh.refresh_token)
     else:  # pragma: no cover - Literal validation refuses others first
         raise UnsupportedGrant()

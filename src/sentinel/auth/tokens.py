@@ -73,9 +73,10 @@ class AccessTokens:
             decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
             self._claims.validate(decoded.claims)
             claims: dict[str, Any] = decoded.claims
-            return AccessClaims(
-                UUID(claims["sub"]), UUID(claims["sid"]), claims.get("email"), int(claims["exp"])
-            )
+            sub, sid, email = claims["sub"], claims["sid"], claims.get("email")
+            if not isinstance(sid, str) or not isinstance(email, str | None):
+                raise TypeError("sid must be a string, email a string if present")
+            return AccessClaims(UUID(sub), UUID(sid), email, int(claims["exp"]))
         except (JoseError, ValueError, KeyError, TypeError) as exc:
             raise InvalidToken(exc.__class__.__name__) from exc
 

@@ -22,6 +22,7 @@ import asyncpg
 
 from sentinel.config import Settings
 from sentinel.db.connect import ROLE_NAMES, connect, pg_target
+from sentinel.db.partitions import ensure_partitions
 from sentinel.db.tenancy import scope_to_schema, tenant_role, tenant_schema
 
 Kind = Literal["control", "tenant"]
@@ -101,6 +102,7 @@ async def migrate_tenant(conn: asyncpg.Connection, schema: str) -> int:
     role = tenant_role(schema)
     await scope_to_schema(conn, schema)
     applied = await _apply(conn, schema, "tenant")
+    await ensure_partitions(conn, schema)
     await conn.execute(
         f"""
         GRANT USAGE ON SCHEMA {schema} TO {role};

@@ -25,7 +25,7 @@ from sentinel.stack.mosquitto import Mosquitto
 from sentinel.stack.postgres import Postgres
 from sentinel.stack.redis import Redis
 from sentinel.stack.secrets import ensure_secrets
-from sentinel.stack.sentinel_processes import Api, Worker
+from sentinel.stack.sentinel_processes import Api, Ingest, Worker
 from sentinel.stack.tls import ensure_tls
 
 log = get_logger(__name__)
@@ -60,6 +60,7 @@ class Stack:
         self.mosquitto = Mosquitto(settings)
         self.api = Api(settings)
         self.worker = Worker(settings)
+        self.ingest = [Ingest(settings, i) for i in range(settings.ingest_processes)]
         self.caddy = Caddy(settings)
         self.components: list[Component] = [
             self.postgres,
@@ -67,6 +68,7 @@ class Stack:
             self.mosquitto,
             self.api,
             self.worker,
+            *self.ingest,
             self.caddy,
         ]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sentinel.broker.passwords import SERVICE_ITERATIONS, mosquitto_hash, write_password_file
 from sentinel.broker.probe import BrokerEndpoint, probe_broker
+from sentinel.config import Settings
 from sentinel.stack.binaries import find_binary
 from sentinel.stack.component import Component, Listen
 from sentinel.stack.files import ensure_traversable, give, service_user, write_atomic
@@ -26,6 +27,16 @@ SERVICE_ACL = f"user {SERVICE_USERNAME}\ntopic readwrite sentinel/#\ntopic read 
 # restarts; ingest's persistent session must be able to absorb minutes of a fleet's traffic.
 MAX_QUEUED_MESSAGES = 1_000_000
 MAX_PACKET_BYTES = 256 * 1024
+# Ingest acknowledges a message only after its batch is committed, so many must be in flight.
+MAX_INFLIGHT = 5000
+
+
+def device_password_file(settings: Settings) -> Path:
+    return settings.broker_dir / "devices.passwd"
+
+
+def broker_pid_file(settings: Settings) -> Path:
+    return settings.broker_dir / "mosquitto.pid"
 
 
 class Mosquitto(Component):
@@ -41,7 +52,7 @@ class Mosquitto(Component):
 
     @property
     def device_password_file(self) -> Path:
-        return self.home / "devices.passwd"
+        return device_password_file(self.settings)
 
     @property
     def listens(self) -> list[Listen]:
@@ -75,11 +86,13 @@ class Mosquitto(Component):
         home = self.home
         return f"""# Written by Sentinel on every start.
 per_listener_settings true
+pid_file {home / "mosquitto.pid"}
 persistence true
 persistence_location {home / "data"}/
 autosave_interval 60
 max_queued_messages {MAX_QUEUED_MESSAGES}
 max_queued_bytes 0
+max_inflight_messages {MAX_INFLIGHT}
 max_packet_size {MAX_PACKET_BYTES}
 log_dest stderr
 log_type error

@@ -10,6 +10,7 @@ import httpx
 from pydantic import SecretStr
 
 from sentinel.config import Settings
+from sentinel.ingest.main import READY_KEY as INGEST_READY_KEY
 from sentinel.stack.component import Component, Listen
 from sentinel.stack.redis import Redis
 from sentinel.worker.heartbeat import HEARTBEAT_KEY
@@ -53,6 +54,33 @@ class Api(Component):
     def probe(self) -> None:
         response = httpx.get(f"http://127.0.0.1:{self.settings.api_port}/readyz", timeout=2)
         response.raise_for_status()
+
+
+class Ingest(Component):
+    """One ingest process; several share the load through the broker's shared subscription."""
+
+    def __init__(self, settings: Settings, index: int = 0) -> None:
+        super().__init__(settings)
+        self.index = index
+        self.name = f"ingest-{index}"
+
+    @property
+    def listens(self) -> list[Listen]:
+        return []
+
+    def prepare(self) -> None:
+        pass
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "sentinel", "serve-ingest", "--index", str(self.index)]
+
+    def environment(self) -> dict[str, str]:
+        return settings_env(self.settings)
+
+    def probe(self) -> None:
+        with Redis(self.settings).client() as client:
+            if client.get(INGEST_READY_KEY.format(self.index)) is None:
+                raise RuntimeError("ingest not connected to the broker")
 
 
 class Worker(Component):

@@ -1,4 +1,9 @@
-"""The worker process: runs its periodic jobs until told to stop (SIGTERM/SIGINT)."""
+"""The worker process: periodic and event-driven jobs until SIGTERM/SIGINT.
+
+Jobs: heartbeat (liveness in Redis), broker credential sync (LISTEN/NOTIFY, debounced),
+telemetry partition upkeep (created ahead of time), and the offline sweep (devices that went
+silent without a Last Will, e.g. across a broker restart, are marked offline).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,33 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 
+from sentinel.broker.sync import BrokerCredentialSync
 from sentinel.config import Settings
+from sentinel.db.pools import ShardPools
+from sentinel.db.tenancy import TenantRouter
 from sentinel.logging import get_logger
 from sentinel.stack.secrets import load_secrets
+from sentinel.worker import maintenance
 from sentinel.worker.heartbeat import HEARTBEAT_KEY, heartbeat_ttl
 
 log = get_logger(__name__)
+
+
+async def every(
+    seconds: float, stop: asyncio.Event, job: Callable[[], Awaitable[object]], name: str
+) -> None:
+    """Run `job` now and then every `seconds` until `stop`; a failing run is logged, not fatal."""
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception as exc:
+            log.error("job failed", job=name, error=exc.__class__.__name__, detail=str(exc)[:200])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -22,22 +45,39 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    secrets = load_secrets(settings.secrets_dir)
     client = redis.Redis(
-        host="127.0.0.1",
-        port=settings.redis_port,
-        password=load_secrets(settings.secrets_dir).redis_password,
+        host="127.0.0.1", port=settings.redis_port, password=secrets.redis_password
     )
+    app_pools = ShardPools(settings, "app", max_size=4)
+    owner_pools = ShardPools(settings, "owner", max_size=2)
+    router = TenantRouter(app_pools)
+    sync = BrokerCredentialSync(settings, await app_pools.control())
     interval = settings.worker_heartbeat_seconds
+
+    async def beat() -> None:
+        await client.set(HEARTBEAT_KEY, os.getpid(), ex=heartbeat_ttl(interval))
+
     log.info("worker started", pid=os.getpid())
     try:
-        while not stop.is_set():
-            try:
-                await client.set(HEARTBEAT_KEY, os.getpid(), ex=heartbeat_ttl(interval))
-            except redis.RedisError as exc:
-                log.warning("heartbeat failed", error=exc.__class__.__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+        async with asyncio.TaskGroup() as jobs:
+            jobs.create_task(every(interval, stop, beat, "heartbeat"))
+            jobs.create_task(sync.run(stop))
+            jobs.create_task(
+                every(3600, stop, lambda: maintenance.partitions(owner_pools), "partitions")
+            )
+            jobs.create_task(
+                every(
+                    30,
+                    stop,
+                    lambda: maintenance.offline_sweep(app_pools, router, client, settings),
+                    "offline_sweep",
+                )
+            )
     finally:
-        await client.delete(HEARTBEAT_KEY)
+        with contextlib.suppress(redis.RedisError):
+            await client.delete(HEARTBEAT_KEY)
         await client.aclose()
+        await app_pools.close()
+        await owner_pools.close()
         log.info("worker stopped")

@@ -1,0 +1,1 @@
+"""Devices: enrollment tokens, enrollment, per-device credentials, groups and management."""

@@ -1,0 +1,27 @@
+"""The settings an organization chose for its agents, with deployment defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from sentinel.config import Settings
+
+AGENT_SETTINGS_KEY = "agent"
+
+
+async def agent_config(conn: asyncpg.Connection, settings: Settings) -> dict[str, Any]:
+    """Runs inside the device's tenant transaction."""
+    chosen = await conn.fetchval("SELECT value FROM settings WHERE key = $1", AGENT_SETTINGS_KEY)
+    config: dict[str, Any] = {
+        "telemetry_interval_s": settings.telemetry_interval_seconds,
+        "inventory_interval_h": 24,
+        "collect_user_names": False,
+        "collect_ip_addresses": True,
+        "allow_reboot": False,
+        "allow_shutdown": False,
+    }
+    if isinstance(chosen, dict):
+        config.update({k: v for k, v in chosen.items() if k in config})
+    return config

@@ -1,0 +1,100 @@
+"""What the limits do when Redis cannot be reached, with an in-process app on real PostgreSQL.
+
+Proves that the auth-sensitive limits fail closed (login, sign-up and organization creation
+answer 503 `rate_limiter_unavailable` and nothing is created) while the global limit fails open
+(ordinary requests, signed in or not, are still served). Also proves that an app's limiter
+releases its Redis connections when the app shuts down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+import httpx
+import psutil
+
+from sentinel.api.app import create_app
+from sentinel.config import Settings
+from sentinel.db.connect import connect, pg_target
+from tests.harness import free_ports
+from tests.people import PASSWORD, signup, unique_email
+from tests.ratelimit.conftest import PRODUCTION_LIMITS
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@asynccontextmanager
+async def in_process_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://sentinel.test", timeout=15
+        ) as client,
+    ):
+        yield client
+
+
+def _unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.json()["code"] == "rate_limiter_unavailable"
+
+
+async def _count(settings: Settings, sql: str, *args: object) -> int:
+    conn = await connect(pg_target(settings, "owner"))
+    try:
+        return int(await conn.fetchval(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def test_sensitive_limits_fail_closed_and_global_fails_open(
+    https: httpx.Client, settings: Settings
+) -> None:
+    user = signup(https)
+    (dead_port,) = free_ports(1)
+    outage = settings.model_copy(update={**PRODUCTION_LIMITS, "redis_port": dead_port})
+    async with in_process_api(outage) as api:
+        login = await api.post(
+            "/auth/v1/token?grant_type=password",
+            json={"email": user.email, "password": PASSWORD},
+        )
+        _unavailable(login)
+        assert "access_token" not in login.json()
+
+        email = unique_email("outage")
+        _unavailable(await api.post("/auth/v1/signup", json={"email": email, "password": PASSWORD}))
+        users = "SELECT count(*) FROM control.users WHERE email = $1"
+        assert await _count(settings, users, email) == 0
+
+        org = await api.post("/api/v1/orgs", json={"name": "Outage"}, headers=user.headers)
+        _unavailable(org)
+        orgs = "SELECT count(*) FROM control.organizations WHERE created_by = $1"
+        assert await _count(settings, orgs, UUID(user.id)) == 0
+
+        # The global limit fails open: more than 100 ordinary requests are all served.
+        for _ in range(101):
+            whoami = await api.get("/auth/v1/user", headers=user.headers)
+            assert whoami.status_code == 200, whoami.text
+        assert whoami.json()["id"] == user.id
+        public = await api.get("/auth/v1/.well-known/jwks.json")
+        assert public.status_code == 200, public.text
+
+
+def _connections_to(port: int) -> int:
+    return sum(
+        1
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    )
+
+
+async def test_limiter_releases_its_redis_connections_on_shutdown(settings: Settings) -> None:
+    before = _connections_to(settings.redis_port)
+    async with in_process_api(settings) as api:
+        assert (await api.get("/auth/v1/.well-known/jwks.json")).status_code == 200
+        assert _connections_to(settings.redis_port) > before
+    assert _connections_to(settings.redis_port) == before
