@@ -19,8 +19,10 @@ from sentinel.auth.routes import router as auth_router
 from sentinel.config import Settings
 from sentinel.devices.agent_routes import router as agent_router
 from sentinel.devices.routes import router as devices_router
+from sentinel.live.routes import router as live_router
 from sentinel.orgs.routes import router as orgs_router
 from sentinel.ratelimit.middleware import install_global_limit
+from sentinel.telemetry.routes import router as telemetry_router
 
 ROUTERS = (
     health.router,
@@ -29,6 +31,8 @@ ROUTERS = (
     audit_router,
     devices_router,
     agent_router,
+    telemetry_router,
+    live_router,
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

@@ -14,6 +14,7 @@ from sentinel.broker.probe import BrokerEndpoint
 from sentinel.config import Settings
 from sentinel.db.pools import ShardPools
 from sentinel.db.tenancy import TenantRouter
+from sentinel.live.hub import LiveHub
 from sentinel.ratelimit.limiter import RateLimiter
 from sentinel.stack.mosquitto import SERVICE_USERNAME
 from sentinel.stack.secrets import load_secrets
@@ -32,6 +33,7 @@ class Resources:
     auth: AuthService
     verifier: TokenVerifier
     limiter: RateLimiter
+    live: LiveHub
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -77,9 +79,11 @@ class Resources:
             auth=auth,
             verifier=make_verifier(settings, access, control),
             limiter=RateLimiter(settings, secrets.redis_password),
+            live=LiveHub(client),
         )
 
     async def close(self) -> None:
+        await self.live.close()
         await self.limiter.close()
         await self.app_pools.close()
         await self.owner_pools.close()

@@ -1,0 +1,1 @@
+"""Telemetry queries: a device's metrics over time and fleet summaries."""

@@ -1,0 +1,151 @@
+"""Versioned migrations: shipped in order, recorded per schema, idempotent through
+`sentinel migrate`, applied to a tenant that is behind, and out of the tenant role's reach."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+from importlib import resources
+
+import asyncpg
+import pytest
+
+from sentinel.db.connect import ROLE_NAMES, connect, pg_target
+from sentinel.db.migrate import latest_version, load_migrations, migrate_all_tenants
+from sentinel.db.tenancy import Tenant, tenant_schema
+from sentinel.orgs.provisioning import drop_tenant
+from sentinel.stack.launcher import Stack
+from sentinel.stack.sentinel_processes import settings_env
+from tests.db.access import owner_connection, tenant_names, tenant_of, tenant_router
+
+_SUMMARY = re.compile(
+    r"control: (\d+) migration\(s\) applied; tenants: (\d+) checked, (\d+) migration\(s\) applied"
+)
+
+
+@pytest.mark.parametrize("kind", ["control", "tenant"])
+def test_migrations_load_in_version_order(kind: str) -> None:
+    migrations = load_migrations(kind)  # type: ignore[arg-type]
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert latest_version(kind) == len(migrations)  # type: ignore[arg-type]
+    shipped = sorted(
+        entry.name
+        for entry in resources.files(f"sentinel.db.migrations.{kind}").iterdir()
+        if entry.name.endswith(".sql")
+    )
+    assert [f"{m.version:04d}_{m.name}.sql" for m in migrations] == shipped
+    assert all(m.sql.strip() for m in migrations)
+
+
+async def test_every_schema_is_at_the_latest_version(
+    stack: Stack, two_orgs: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    async with owner_connection(stack.settings) as conn:
+        schemas, _ = await tenant_names(conn)
+        orgs = {
+            tenant_schema(r[0]) for r in await conn.fetch("SELECT id FROM control.organizations")
+        }
+        assert orgs <= schemas
+        versions = {
+            schema: await conn.fetchval(f"SELECT max(version) FROM {schema}.schema_version")
+            for schema in orgs
+        }
+        control = await conn.fetchval("SELECT max(version) FROM control.schema_version")
+    assert {tenant_schema(org_id) for org_id in two_orgs} <= orgs
+    assert set(versions.values()) == {latest_version("tenant")}
+    assert control == latest_version("control")
+
+
+def sentinel_migrate(stack: Stack) -> tuple[int, int, int]:
+    """Run `sentinel migrate` as an operator would; (control applied, tenants, tenant applied)."""
+    env = {**settings_env(stack.settings), "COLUMNS": "200", "NO_COLOR": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sentinel", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = _SUMMARY.search(result.stdout)
+    assert found, result.stdout
+    return int(found[1]), int(found[2]), int(found[3])
+
+
+async def test_migrate_brings_a_tenant_that_is_behind_up_to_date_and_is_idempotent(
+    stack: Stack,
+) -> None:
+    # An organization whose schema and role exist but no migration has run yet.
+    org_id = uuid.uuid4()
+    schema = tenant_schema(org_id)
+    async with owner_connection(stack.settings) as conn:
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO control.organizations (id, name) VALUES ($1, 'Behind school')",
+                org_id,
+            )
+            await conn.execute(f"CREATE ROLE {schema} NOLOGIN NOINHERIT")
+            await conn.execute(f"CREATE SCHEMA {schema} AUTHORIZATION {ROLE_NAMES['owner']}")
+            await conn.execute(f"GRANT {schema} TO {ROLE_NAMES['app']}")
+        try:
+            control, tenants, applied = sentinel_migrate(stack)
+            assert control == 0
+            assert applied == latest_version("tenant")
+            assert tenants >= 1
+            versions = await conn.fetch(f"SELECT version FROM {schema}.schema_version")
+            assert sorted(v[0] for v in versions) == list(range(1, latest_version("tenant") + 1))
+            # The tenant role got its grants: the app can use the new schema.
+            async with (
+                tenant_router(stack.settings) as router,
+                router.transaction(Tenant(org_id, "main")) as tx,
+            ):
+                assert await tx.fetchval("SELECT count(*) FROM audit_log") == 0
+
+            assert sentinel_migrate(stack) == (0, tenants, 0)
+        finally:
+            async with conn.transaction():
+                await conn.execute("DELETE FROM control.organizations WHERE id = $1", org_id)
+                await drop_tenant(conn, org_id)
+        schemas, roles = await tenant_names(conn)
+        assert schema not in schemas and schema not in roles
+
+
+async def test_one_failing_tenant_does_not_stop_the_others(
+    stack: Stack, two_orgs: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    existing, missing = tenant_schema(two_orgs[0]), tenant_schema(uuid.uuid4())
+
+    async def owner(_shard: str) -> asyncpg.Connection:
+        return await connect(pg_target(stack.settings, "owner"))
+
+    results = await migrate_all_tenants(owner, [(missing, "main"), (existing, "main")], 1)
+    by_schema = {r.schema: r for r in results}
+    assert by_schema[missing].error
+    assert by_schema[existing].error is None
+    assert by_schema[existing].applied == 0
+
+
+async def test_tenant_role_cannot_touch_schema_version(
+    stack: Stack, two_orgs: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    org_id = two_orgs[0]
+    async with owner_connection(stack.settings) as conn:
+        tenant = await tenant_of(conn, org_id)
+        before = await conn.fetch(f"SELECT * FROM {tenant_schema(org_id)}.schema_version")
+    statements = [
+        "INSERT INTO schema_version (version, name) VALUES (999, 'forged')",
+        "UPDATE schema_version SET version = version + 100",
+        "DELETE FROM schema_version",
+        "SELECT * FROM schema_version",
+    ]
+    async with tenant_router(stack.settings) as router:
+        for statement in statements:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with router.transaction(tenant) as tx:
+                    await tx.execute(statement)
+    async with owner_connection(stack.settings) as conn:
+        after = await conn.fetch(f"SELECT * FROM {tenant_schema(org_id)}.schema_version")
+    assert after == before
