@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from joserfc import jwt
+from joserfc.errors import BadSignatureError
 from joserfc.jwk import ECKey, KeySet
 
 from sentinel.config import Settings
@@ -243,5 +244,12 @@ async def test_jwks_key_verifies_issued_tokens(ctx: Ctx, ahttps: httpx.AsyncClie
     assert decoded.claims["aud"] == ctx.settings.jwt_audience
     # ... and it does not verify a token from another key with the same kid.
     forged = sign_es256(ctx.claims(), ECKey.generate_key("P-256"), kid=keys.keys[0].kid)
-    with pytest.raises(Exception, match="signature"):
+    with pytest.raises(BadSignatureError):
         jwt.decode(forged, keys, algorithms=["ES256"])
+
+
+async def test_bearer_scheme_is_case_insensitive(ctx: Ctx, ahttps: httpx.AsyncClient) -> None:
+    for scheme in ("bearer", "BEARER"):
+        headers = {"Authorization": f"{scheme} {ctx.user.access_token}"}
+        response = await ahttps.get("/auth/v1/user", headers=headers)
+        assert response.status_code == 200, (scheme, response.text)

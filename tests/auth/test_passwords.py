@@ -54,6 +54,7 @@ async def test_strong_password_is_accepted(ahttps: httpx.AsyncClient) -> None:
     body = response.json()
     assert body["token_type"] == "bearer" and body["expires_in"] > 0
     assert body["access_token"] and body["refresh_token"].startswith("srt_")
+    assert set(body["user"]) == {"id", "email", "aud", "role", "created_at", "last_sign_in_at"}
 
 
 async def test_duplicate_email_is_refused_in_any_case(ahttps: httpx.AsyncClient) -> None:

@@ -10,6 +10,7 @@ import uuid
 import httpx
 import pytest
 
+from sentinel.stack.launcher import Stack
 from tests.auth.helpers import (
     alogin,
     as_user,
@@ -19,8 +20,10 @@ from tests.auth.helpers import (
     assert_token_works,
     bearer,
     create_org,
+    in_process_api,
     refresh,
 )
+from tests.harness import free_ports
 from tests.people import User
 
 
@@ -175,3 +178,19 @@ async def test_session_endpoints_need_a_token(ahttps: httpx.AsyncClient) -> None
     assert_problem(
         await ahttps.get("/auth/v1/sessions", headers=bearer("nope")), 401, "unauthorized"
     )
+
+
+async def test_revoked_session_cannot_write_even_without_redis(
+    stack: Stack, ahttps: httpx.AsyncClient
+) -> None:
+    """Redis is only the fast path: with it unreachable, writes still consult PostgreSQL."""
+    revoked = await asignup(ahttps)
+    alive = await asignup(ahttps)
+    assert (await logout(ahttps, revoked, "local")).status_code == 204
+    (dead_port,) = free_ports(1)
+    async with in_process_api(stack.settings, redis_port=dead_port) as api:
+        assert_problem(await create_org(api, revoked.access_token), 401, "unauthorized")
+        # Control: a live session can still pass authentication in the same app (the org
+        # limiter then fails closed without Redis, which is not an authentication answer).
+        response = await create_org(api, alive.access_token)
+        assert response.status_code != 401, response.text

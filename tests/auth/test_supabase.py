@@ -21,6 +21,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 from pydantic import SecretStr
 
+from sentinel.auth.verifier import SupabaseVerifier
 from sentinel.config import Settings
 from sentinel.stack.launcher import Stack
 from tests.auth.helpers import (
@@ -192,6 +193,17 @@ async def test_malformed_session_claim_is_unauthorized_not_a_crash(
         assert_problem(response, 401, "unauthorized")
 
 
+async def test_external_email_is_stored_lowercase(
+    secret_api: httpx.AsyncClient, settings: Settings
+) -> None:
+    claims = supabase_claims(email=f"Mixed-{uuid.uuid4().hex[:8]}@School.Example")
+    response = await secret_api.get("/auth/v1/user", headers=bearer(hs256(claims)))
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] == claims["email"].lower()
+    (row,) = await local_row(settings, claims["sub"])
+    assert row["email"] == claims["email"].lower()
+
+
 async def test_local_grants_are_refused_in_supabase_mode(secret_api: httpx.AsyncClient) -> None:
     creds = {"email": "someone@school.example", "password": "a fine passphrase"}
     assert_problem(
@@ -245,10 +257,14 @@ class JwksServer:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.httpd.shutdown()
+            self.thread.join(timeout=5)
         self.httpd.server_close()
-        self.thread.join(timeout=5)
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @pytest.fixture
@@ -295,6 +311,7 @@ async def test_jwks_mode_accepts_project_tokens_and_refuses_others(
             "wrong_audience": es256(supabase_claims(aud="service_role"), key),
             "expired": es256(supabase_claims(exp=int(time.time()) - 3600), key),
             "alg_none": unsigned(supabase_claims()),
+            "garbage": "garbage",
         }
         for case, token in refused.items():
             response = await api.get("/auth/v1/user", headers=bearer(token))
@@ -304,30 +321,43 @@ async def test_jwks_mode_accepts_project_tokens_and_refuses_others(
         assert jwks_server.hits == 1
 
 
-async def test_jwks_mode_picks_up_a_rotated_key(stack: Stack, jwks_server: JwksServer) -> None:
-    """After the project rotates its signing key, tokens with the new `kid` are accepted
-    without waiting for the cache to expire; unknown kids do not cause a fetch per request."""
+async def test_jwks_mode_follows_key_rotation_and_survives_an_outage(stack: Stack) -> None:
+    """After the project rotates its signing key, tokens with the new `kid` are accepted without
+    waiting for the cache to expire; unknown kids do not cause a fetch per request; while the
+    JWKS endpoint is down, the keys already fetched keep working."""
     old, new = project_key("old"), project_key("new")
-    jwks_server.publish(old)
-    async with in_process_api(
-        stack.settings,
-        auth_provider="supabase",
-        supabase_url=PROJECT,
-        supabase_jwks_url=jwks_server.url,
-    ) as api:
-        first = await api.get("/auth/v1/user", headers=bearer(es256(supabase_claims(), old)))
-        assert first.status_code == 200, first.text
-        for _ in range(5):
-            bogus = es256(supabase_claims(), project_key(uuid.uuid4().hex))
-            assert (await api.get("/auth/v1/user", headers=bearer(bogus))).status_code == 401
-        assert jwks_server.hits <= 2, "unknown kids must not trigger a fetch each"
+    with JwksServer() as server:
+        server.publish(old)
+        async with in_process_api(
+            stack.settings,
+            auth_provider="supabase",
+            supabase_url=PROJECT,
+            supabase_jwks_url=server.url,
+        ) as api:
 
-        jwks_server.publish(old, new)
-        await asyncio.sleep(5.5)
-        rotated = await api.get("/auth/v1/user", headers=bearer(es256(supabase_claims(), new)))
-        assert rotated.status_code == 200, rotated.text
-        still = await api.get("/auth/v1/user", headers=bearer(es256(supabase_claims(), old)))
-        assert still.status_code == 200, still.text
+            async def status(key: ECKey) -> int:
+                token = es256(supabase_claims(), key)
+                return (await api.get("/auth/v1/user", headers=bearer(token))).status_code
+
+            assert await status(old) == 200
+            server.publish(old, new)
+            # Right after a fetch, unknown kids are refused without asking the project again.
+            for _ in range(5):
+                assert await status(project_key(uuid.uuid4().hex)) == 401
+            assert await status(new) == 401
+            assert server.hits == 1, "unknown kids must not trigger a fetch each"
+
+            await asyncio.sleep(SupabaseVerifier.JWKS_MIN_REFETCH + 0.5)
+            assert await status(new) == 200
+            assert server.hits == 2
+            assert await status(old) == 200
+            assert server.hits == 2
+
+            server.close()
+            await asyncio.sleep(SupabaseVerifier.JWKS_MIN_REFETCH + 0.5)
+            assert await status(project_key("unknown")) == 401  # tries the dead endpoint
+            assert await status(new) == 200, "the last good key set stays in use"
+            assert await status(old) == 200
 
 
 async def test_jwks_unreachable_is_unauthorized_not_a_crash(stack: Stack) -> None:

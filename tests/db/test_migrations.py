@@ -70,8 +70,9 @@ def sentinel_migrate(stack: Stack) -> tuple[int, int, int]:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    found = _SUMMARY.search(result.stdout)
-    assert found, result.stdout
+    output = result.stdout + result.stderr  # progress and summary go to stderr
+    found = _SUMMARY.search(output)
+    assert found, output
     return int(found[1]), int(found[2]), int(found[3])
 
 

@@ -52,12 +52,14 @@ async def list_entries(
     since: datetime | None,
     until: datetime | None,
 ) -> list[asyncpg.Record]:
+    """Newest first, ids below `before_id`. `action` matches exactly or as a dotted prefix
+    (`member` finds `member.joined`, not `members.x`); it is never a LIKE pattern."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT id, at, actor_type, actor_id, actor_label, action, target_type, target_id,
                   host(source_ip) AS source_ip, request_id, before, after
            FROM audit_log
            WHERE ($1::bigint IS NULL OR id < $1)
-             AND ($3::text IS NULL OR action = $3 OR action LIKE $3 || '.%')
+             AND ($3::text IS NULL OR action = $3 OR starts_with(action, $3 || '.'))
              AND ($4::text IS NULL OR actor_id = $4)
              AND ($5::text IS NULL OR target_type = $5)
              AND ($6::text IS NULL OR target_id = $6)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -12,13 +12,21 @@ from sentinel.audit import queries
 from sentinel.authz.guard import AuditRead
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
+MAX_BIGINT = 2**63 - 1  # entry ids are bigint; a larger cursor is invalid, not a crash
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without an offset means UTC, whatever the server's local time zone is."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 @router.get("/orgs/{org_id}/audit-log")
 async def audit_log(
     ctx: AuditRead,
     res: Res,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_BIGINT)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     action: Annotated[str | None, Query(max_length=100)] = None,
     actor_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -36,8 +44,8 @@ async def audit_log(
             actor_id=actor_id,
             target_type=target_type,
             target_id=target_id,
-            since=since,
-            until=until,
+            since=_aware(since),
+            until=_aware(until),
         )
     page = rows[:limit]
     return {

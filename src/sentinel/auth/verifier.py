@@ -5,6 +5,7 @@ user, created on first sight).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,10 +17,14 @@ import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
+from joserfc.jws import extract_compact
 
 from sentinel.auth import queries
 from sentinel.auth.tokens import AccessTokens, InvalidToken
 from sentinel.config import Settings
+from sentinel.logging import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,12 @@ class SupabaseVerifier:
     """Trusts tokens issued by a Supabase Auth project."""
 
     JWKS_TTL = 600.0
+    # Fetch attempts are at least this far apart, whatever triggers them: a token whose `kid` is
+    # not in the cached set (the project rotated its key) re-fetches early, but junk kids cannot
+    # flood the project with requests.
+    JWKS_MIN_REFETCH = 5.0
+    # While the JWKS endpoint is unreachable, the last good key set stays in use this long.
+    JWKS_MAX_STALE = 3600.0
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
         if not settings.supabase_issuer:
@@ -58,7 +69,9 @@ class SupabaseVerifier:
         self.settings = settings
         self.pool = pool
         self._jwks: KeySet | None = None
-        self._jwks_at = 0.0
+        self._jwks_at = 0.0  # when the cached key set was fetched
+        self._tried_at: float | None = None  # when a fetch was last attempted
+        self._jwks_lock = asyncio.Lock()
         self._claims = jwt.JWTClaimsRegistry(
             leeway=5,
             iss={"essential": True, "value": settings.supabase_issuer},
@@ -67,31 +80,59 @@ class SupabaseVerifier:
             sub={"essential": True},
         )
 
-    async def _keys(self) -> tuple[Any, list[str]]:
+    def _needs_fetch(self, kid: str | None) -> bool:
+        now = time.monotonic()
+        if self._tried_at is not None and now - self._tried_at < self.JWKS_MIN_REFETCH:
+            return False
+        if self._jwks is None or now - self._jwks_at > self.JWKS_TTL:
+            return True
+        return kid is not None and all(key.kid != kid for key in self._jwks)
+
+    async def _keys(self, token: str) -> tuple[Any, list[str]]:
         secret = self.settings.supabase_jwt_secret
         if secret is not None:
             return OctKey.import_key(secret.get_secret_value()), ["HS256"]
-        if self._jwks is None or time.monotonic() - self._jwks_at > self.JWKS_TTL:
-            assert self.settings.supabase_jwks_url is not None
+        kid = extract_compact(token.encode()).headers().get("kid")
+        if self._needs_fetch(kid):
+            async with self._jwks_lock:
+                if self._needs_fetch(kid):  # another request may have fetched meanwhile
+                    await self._fetch_jwks()
+        if self._jwks is None:
+            raise InvalidToken("no key set from the JWKS endpoint yet")
+        if time.monotonic() - self._jwks_at > self.JWKS_TTL + self.JWKS_MAX_STALE:
+            raise InvalidToken("the cached key set is too old")
+        return self._jwks, ["ES256", "RS256"]
+
+    async def _fetch_jwks(self) -> None:
+        assert self.settings.supabase_jwks_url is not None
+        self._tried_at = time.monotonic()
+        try:
             async with httpx.AsyncClient(timeout=5) as client:
                 response = await client.get(self.settings.supabase_jwks_url)
                 response.raise_for_status()
-            self._jwks = KeySet.import_key_set(response.json())
-            self._jwks_at = time.monotonic()
-        return self._jwks, ["ES256", "RS256"]
+            keys = KeySet.import_key_set(response.json())
+        except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
+            # Keep the last good keys (if any); the next attempt waits JWKS_MIN_REFETCH.
+            log.warning("could not fetch the Supabase JWKS", error=exc.__class__.__name__)
+            return
+        self._jwks = keys
+        self._jwks_at = time.monotonic()
 
     async def verify(self, token: str) -> Principal:
         try:
-            key, algorithms = await self._keys()
+            key, algorithms = await self._keys(token)
             decoded = jwt.decode(token, key, algorithms=algorithms)
             self._claims.validate(decoded.claims)
             sub = str(decoded.claims["sub"])
-            email = str(decoded.claims.get("email") or "")
+            email = decoded.claims.get("email") or ""
             session = decoded.claims.get("session_id")
+            if not isinstance(email, str) or not isinstance(session, str | None):
+                raise TypeError("email and session_id must be strings")
+            session_id = UUID(session) if session else None
         except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
             raise InvalidToken(exc.__class__.__name__) from exc
-        user_id = await self._local_user(sub, email)
-        return Principal(user_id, UUID(session) if session else None, email or None)
+        user_id = await self._local_user(sub, email.lower())
+        return Principal(user_id, session_id, email.lower() or None)
 
     async def _local_user(self, sub: str, email: str) -> UUID:
         async with self.pool.acquire() as conn:

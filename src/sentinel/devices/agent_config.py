@@ -25,3 +25,21 @@ async def agent_config(conn: asyncpg.Connection, settings: Settings) -> dict[str
     if isinstance(chosen, dict):
         config.update({k: v for k, v in chosen.items() if k in config})
     return config
+
+
+ADMIN_KEYS = frozenset(
+    {"telemetry_interval_s", "inventory_interval_h", "allow_reboot", "allow_shutdown"}
+)
+
+
+async def store_agent_settings(conn: asyncpg.Connection, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge `changes` into the organization's agent settings; returns the previous values."""
+    chosen = await conn.fetchval("SELECT value FROM settings WHERE key = $1", AGENT_SETTINGS_KEY)
+    before = dict(chosen) if isinstance(chosen, dict) else {}
+    await conn.execute(
+        """INSERT INTO settings (key, value) VALUES ($1, $2)
+           ON CONFLICT (key) DO UPDATE SET value = settings.value || EXCLUDED.value""",
+        AGENT_SETTINGS_KEY,
+        changes,
+    )
+    return before

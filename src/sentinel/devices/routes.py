@@ -8,10 +8,13 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from sentinel.api.deps import Res
+from sentinel.audit.service import record
 from sentinel.authz.guard import OrgContext, require
 from sentinel.authz.permissions import Permission
 from sentinel.devices import queries, service
+from sentinel.devices.agent_config import agent_config, store_agent_settings
 from sentinel.devices.schemas import (
+    AgentSettingsUpdate,
     BulkDeviceAction,
     DeviceUpdate,
     EnrollmentTokenCreate,
@@ -140,3 +143,28 @@ async def update_group(
 async def delete_group(group_id: UUID, ctx: DevicesWrite, res: Res) -> Response:
     await service.delete_group(res, ctx, group_id)
     return Response(status_code=NO_CONTENT)
+
+
+@router.get("/agent-settings")
+async def get_agent_settings(ctx: DevicesRead, res: Res) -> dict[str, Any]:
+    async with res.router.transaction(ctx.tenant) as conn:
+        return await agent_config(conn, res.settings)
+
+
+@router.patch("/agent-settings")
+async def update_agent_settings(
+    body: AgentSettingsUpdate, ctx: DevicesWrite, res: Res
+) -> dict[str, Any]:
+    changes = body.model_dump(exclude_none=True)
+    async with res.router.transaction(ctx.tenant) as conn:
+        before = await store_agent_settings(conn, changes)
+        await record(
+            conn,
+            ctx.actor,
+            "agent_settings.updated",
+            target_type="settings",
+            target_id="agent",
+            before={k: before.get(k) for k in changes},
+            after=changes,
+        )
+        return await agent_config(conn, res.settings)

@@ -56,3 +56,10 @@ class EnrollRequest(Strict):
     token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
     hostname: Annotated[str, StringConstraints(strip_whitespace=True, max_length=253)] | None = None
     name: Name | None = None
+
+
+class AgentSettingsUpdate(Strict):
+    telemetry_interval_s: int | None = Field(None, ge=1, le=3600)
+    inventory_interval_h: int | None = Field(None, ge=1, le=24 * 7)
+    allow_reboot: bool | None = None
+    allow_shutdown: bool | None = None

@@ -44,6 +44,8 @@ async def create_org(
             target_id=str(org_id),
             after={"name": name},
         )
+        if checkpoint is not None:
+            await checkpoint("owner_added")
     log.info("organization created", org_id=str(org_id))
     return {
         "id": row["id"],

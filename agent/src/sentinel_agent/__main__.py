@@ -1,0 +1,3 @@
+from sentinel_agent.cli import main
+
+raise SystemExit(main())
