@@ -5,12 +5,14 @@ and refresh tokens that never persist in the clear.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from sentinel.config import Settings
 from tests.auth.helpers import alogin, asignup, assert_problem, owner_db, refresh
@@ -193,3 +195,35 @@ async def test_refresh_tokens_never_persist_in_the_clear(
     assert {bytes(r["token_hash"]) for r in rows} == {
         hashlib.sha256(t.encode()).digest() for t in tokens
     }
+
+
+async def test_concurrent_signups_with_one_email_make_one_user(
+    ahttps: httpx.AsyncClient, settings: Settings
+) -> None:
+    email = unique_email("race")
+    variants = [email, email.upper(), email, email.capitalize()]
+    responses = await asyncio.gather(*(signup_raw(ahttps, v, PASSWORD) for v in variants))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 422, 422, 422], [r.text for r in responses]
+    for response in responses:
+        if response.status_code == 422:
+            assert response.json()["code"] == "email_exists"
+    async with owner_db(settings) as db:
+        assert await db.fetchval("SELECT count(*) FROM control.users WHERE email = $1", email) == 1
+
+
+async def test_login_upgrades_a_weaker_hash(ahttps: httpx.AsyncClient, settings: Settings) -> None:
+    """A hash made with weaker (older) parameters still logs in and is re-hashed on the way."""
+    user = await asignup(ahttps)
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    async with owner_db(settings) as db:
+        await db.execute(
+            "UPDATE control.users SET password_hash = $2 WHERE id = $1::uuid", user.id, weak
+        )
+        assert (await alogin(ahttps, user.email)).id == user.id
+        stored = await db.fetchval(
+            "SELECT password_hash FROM control.users WHERE id = $1::uuid", user.id
+        )
+    assert stored != weak and stored.startswith("$argon2id$")
+    assert not PasswordHasher().check_needs_rehash(stored)
+    assert (await alogin(ahttps, user.email)).id == user.id

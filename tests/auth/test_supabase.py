@@ -103,6 +103,19 @@ async def test_secret_token_maps_to_one_stable_local_user(
     assert rows[0]["password_hash"] is None, "external users have no local password"
 
 
+async def test_first_sight_races_map_to_one_user(
+    secret_api: httpx.AsyncClient, settings: Settings
+) -> None:
+    claims = supabase_claims()
+    token = hs256(claims)
+    responses = await asyncio.gather(
+        *(secret_api.get("/auth/v1/user", headers=bearer(token)) for _ in range(5))
+    )
+    assert [r.status_code for r in responses] == [200] * 5, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len(await local_row(settings, claims["sub"])) == 1
+
+
 async def test_secret_token_can_write(secret_api: httpx.AsyncClient) -> None:
     token = hs256(supabase_claims())
     response = await create_org(secret_api, token)

@@ -16,6 +16,7 @@ from sentinel.api.problems import install_problem_handlers
 from sentinel.api.resources import Resources
 from sentinel.audit.routes import router as audit_router
 from sentinel.auth.routes import router as auth_router
+from sentinel.commands.routes import router as commands_router
 from sentinel.config import Settings
 from sentinel.devices.agent_routes import router as agent_router
 from sentinel.devices.routes import router as devices_router
@@ -33,6 +34,7 @@ ROUTERS = (
     agent_router,
     telemetry_router,
     live_router,
+    commands_router,
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

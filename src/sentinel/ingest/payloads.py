@@ -106,6 +106,13 @@ class InventoryMessage(Message):
     boot_time: float | None = None
 
 
+class CommandResultMessage(Message):
+    id: UUID
+    status: Literal["done", "failed", "rejected"]
+    output: Annotated[str, StringConstraints(max_length=4000)] = ""
+    replay: bool = False
+
+
 SAMPLE_COLUMNS = (
     "cpu_pct",
     "load1",

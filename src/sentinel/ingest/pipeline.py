@@ -23,6 +23,7 @@ import asyncpg
 import redis.asyncio as redis
 from pydantic import ValidationError
 
+from sentinel.commands import queries as command_queries
 from sentinel.config import Settings
 from sentinel.db.partitions import add_months, month_start
 from sentinel.db.pools import ShardPools
@@ -32,6 +33,7 @@ from sentinel.ingest import queries
 from sentinel.ingest.metrics import IngestMetrics
 from sentinel.ingest.payloads import (
     SAMPLE_COLUMNS,
+    CommandResultMessage,
     InventoryMessage,
     Message,
     StatusMessage,
@@ -43,6 +45,7 @@ from sentinel.ingest.payloads import (
 from sentinel.ingest.receipts import receipt_payload
 from sentinel.ingest.source import Incoming
 from sentinel.live.events import channel, encode
+from sentinel.live.events import publish as publish_event
 from sentinel.logging import get_logger
 
 log = get_logger(__name__)
@@ -63,6 +66,7 @@ MODELS: dict[str, type[Message]] = {
     "telemetry": TelemetryMessage,
     "status": StatusMessage,
     "inventory": InventoryMessage,
+    "commands/result": CommandResultMessage,
 }
 
 
@@ -142,10 +146,6 @@ class Pipeline:
         if len(item.payload) > limit:
             return self._refuse(item, "too_large")
         model = MODELS.get(topic.kind, Message)
-        if topic.kind == "commands/result":
-            self.metrics.count("commands.result_unhandled")
-            self.ack(item)
-            return None
         try:
             message = model.model_validate_json(item.payload)
         except ValidationError as exc:
@@ -239,6 +239,7 @@ class Pipeline:
         latest: dict[UUID, tuple[float, int, dict[str, Any]]] = {}
         presence: list[tuple[UUID, bool, str | None]] = []
         inventories: list[tuple[UUID, dict[str, Any]]] = []
+        results: list[tuple[UUID, CommandResultMessage]] = []
         for accepted in messages:
             device_id, message = accepted.topic.device_id, accepted.message
             if isinstance(message, TelemetryMessage):
@@ -261,6 +262,8 @@ class Pipeline:
                         latest[device_id] = (sample.ts, sample.seq, metrics)
             elif isinstance(message, StatusMessage):
                 presence.append((device_id, message.state == "online", message.agent_version))
+            elif isinstance(message, CommandResultMessage):
+                results.append((device_id, message))
             elif isinstance(message, InventoryMessage):
                 inventories.append(
                     (
@@ -285,6 +288,13 @@ class Pipeline:
                     changed_presence.append((device_id, online))
             for device_id, inventory in inventories:
                 await queries.store_inventory(conn, device_id, inventory)
+            finished = [
+                (device_id, result)
+                for device_id, result in results
+                if await command_queries.record_result(
+                    conn, result.id, device_id, result.status, result.output
+                )
+            ]
         # Committed: now, and only now, tell devices and the broker.
         prefix = f"sentinel/{tenant.org_id}/devices"
         for device_id in stored.keys() | rejected.keys():
@@ -299,6 +309,15 @@ class Pipeline:
         self.metrics.count("samples.duplicate", total - new_rows)
         self.metrics.count("messages.accepted", len(messages))
         await self._live(tenant.org_id, latest, changed_presence)
+        for device_id, result in finished:
+            await publish_event(
+                self.cache,
+                tenant.org_id,
+                "command",
+                device_id=device_id,
+                command_id=result.id,
+                status=result.status,
+            )
 
     async def _live(
         self,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
 
 from sentinel.api.problems import Problem
 from sentinel.config import Settings
@@ -64,13 +65,21 @@ FAIL_CLOSED = frozenset(
 
 class RateLimiter:
     def __init__(self, settings: Settings, redis_password: str) -> None:
+        # The limiter owns its connection pool so that `close` can release the connections;
+        # the storage itself offers no way to, and would leave them to garbage collection.
+        self.pool = ConnectionPool(
+            host="127.0.0.1",
+            port=settings.redis_port,
+            password=redis_password,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+        )
         self.storage = RedisStorage(
             f"async+redis://127.0.0.1:{settings.redis_port}/0",
             implementation="redispy",
             key_prefix="sentinel:rl",
-            password=redis_password,
-            socket_timeout=2,
             wrap_exceptions=True,
+            connection_pool=self.pool,  # type: ignore[arg-type]  # passed on to redis-py
         )
         self.strategy = MovingWindowRateLimiter(self.storage)
         self.items: dict[str, RateLimitItem] = {
@@ -103,4 +112,5 @@ class RateLimiter:
         return decision
 
     async def close(self) -> None:
-        """The storage's client closes with the event loop; nothing to release explicitly."""
+        """Close the connections to Redis (the API calls this when it shuts down)."""
+        await self.pool.disconnect()

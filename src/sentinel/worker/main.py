@@ -15,11 +15,14 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 
+from sentinel.broker.probe import BrokerEndpoint
 from sentinel.broker.sync import BrokerCredentialSync
+from sentinel.commands.dispatch import run_dispatcher
 from sentinel.config import Settings
 from sentinel.db.pools import ShardPools
 from sentinel.db.tenancy import TenantRouter
 from sentinel.logging import get_logger
+from sentinel.stack.mosquitto import SERVICE_USERNAME
 from sentinel.stack.secrets import load_secrets
 from sentinel.worker import maintenance
 from sentinel.worker.heartbeat import HEARTBEAT_KEY, heartbeat_ttl
@@ -54,6 +57,9 @@ async def run_worker(settings: Settings) -> None:
     router = TenantRouter(app_pools)
     sync = BrokerCredentialSync(settings, await app_pools.control())
     interval = settings.worker_heartbeat_seconds
+    broker = BrokerEndpoint(
+        "127.0.0.1", settings.mqtt_internal_port, SERVICE_USERNAME, secrets.mqtt_service_password
+    )
 
     async def beat() -> None:
         await client.set(HEARTBEAT_KEY, os.getpid(), ex=heartbeat_ttl(interval))
@@ -63,6 +69,7 @@ async def run_worker(settings: Settings) -> None:
         async with asyncio.TaskGroup() as jobs:
             jobs.create_task(every(interval, stop, beat, "heartbeat"))
             jobs.create_task(sync.run(stop))
+            jobs.create_task(run_dispatcher(app_pools, router, broker, stop))
             jobs.create_task(
                 every(3600, stop, lambda: maintenance.partitions(owner_pools), "partitions")
             )
