@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sentinel.api.problems import Problem
 from sentinel.config import Settings
 from sentinel.logging import configure_logging
 from sentinel.stack.component import StackError
@@ -216,6 +217,49 @@ def migrate(data_dir: DataDir = None) -> None:
     for failed in report.failed:
         console.print(f"[red]{failed.schema}: {failed.error}[/red]", highlight=False)
     if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(
+    org: Annotated[str, typer.Option(help="The organization id to fill with virtual devices.")],
+    devices: Annotated[int, typer.Option(min=1, max=20_000)] = 25,
+    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between samples.")] = 10.0,
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to run (default: forever).")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run a simulated fleet against the running stack (Ctrl-C stops it)."""
+    import asyncio
+    from uuid import UUID
+
+    from sentinel.simulator.enrollment import enroll_fleet
+    from sentinel.simulator.fleet import Fleet, summary
+    from sentinel.stack.secrets import load_secrets
+
+    settings = _settings(data_dir)
+    configure_logging(settings.log_level, settings.log_json, "simulator")
+    load_secrets(settings.secrets_dir)
+    try:
+        org_id = UUID(org)
+    except ValueError:
+        raise _fail(f"--org must be an organization id, not {org!r}") from None
+    try:
+        credentials = asyncio.run(enroll_fleet(settings, org_id, devices))
+    except Problem as exc:
+        raise _fail(f"{exc.detail}") from None
+    fleet = Fleet(
+        credentials, "localhost", settings.mqtts_port, str(settings.ca_cert_path), interval
+    )
+    signal.signal(signal.SIGTERM, lambda *_: fleet.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: fleet.stop.set())
+    console.print(f"simulating {len(credentials)} devices every {interval:g}s", highlight=False)
+    stats = fleet.run(duration)
+    result = summary(stats, fleet.pending())
+    fleet.close()
+    print(json.dumps(result), flush=True)
+    if duration is not None and result["pending"]:
         raise typer.Exit(1)
 
 

@@ -112,6 +112,7 @@ BODIES: dict[tuple[str, str], Callable[[OrgWorld], Body]] = {
     ("POST", f"{ORG}/device-groups"): lambda _w: {"name": f"Intruders {secrets.token_hex(2)}"},
     ("PATCH", f"{ORG}/device-groups/{{group_id}}"): _rename,
     ("DELETE", f"{ORG}/device-groups/{{group_id}}"): _no_body,
+    ("POST", f"{ORG}/devices/{{device_id}}/commands"): lambda _w: {"name": "ping"},
     ("PATCH", f"{ORG}/agent-settings"): lambda _w: {
         "telemetry_interval_s": 7,
         "allow_reboot": True,

@@ -8,11 +8,13 @@ launcher uses) against the same PostgreSQL, Redis and broker, but with the defau
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
+from sentinel.api.app import create_app
 from sentinel.config import Settings
 from sentinel.stack.launcher import Stack
 from sentinel.stack.sentinel_processes import Api
@@ -103,3 +105,16 @@ def fresh_limits(stack: Stack) -> None:
         keys = list(client.scan_iter(match=f"{KEY_PREFIX}*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+@asynccontextmanager
+async def in_process_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app in this process (lifespan included), reached through ASGI."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://sentinel.test", timeout=15
+        ) as client,
+    ):
+        yield client

@@ -8,33 +8,18 @@ releases its Redis connections when the app shuts down.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from uuid import UUID
 
 import httpx
 import psutil
 
-from sentinel.api.app import create_app
 from sentinel.config import Settings
 from sentinel.db.connect import connect, pg_target
 from tests.harness import free_ports
 from tests.people import PASSWORD, signup, unique_email
-from tests.ratelimit.conftest import PRODUCTION_LIMITS
+from tests.ratelimit.conftest import PRODUCTION_LIMITS, in_process_api
 
 PROBLEM_JSON = "application/problem+json"
-
-
-@asynccontextmanager
-async def in_process_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://sentinel.test", timeout=15
-        ) as client,
-    ):
-        yield client
 
 
 def _unavailable(response: httpx.Response) -> None:

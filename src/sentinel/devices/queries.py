@@ -22,7 +22,7 @@ async def insert_enrollment_token(
     group_id: UUID | None,
     expires_at: datetime,
     max_uses: int,
-    created_by: UUID,
+    created_by: UUID | None,
 ) -> Record:
     row: Record = await conn.fetchrow(
         """INSERT INTO control.enrollment_tokens

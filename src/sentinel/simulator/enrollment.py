@@ -1,0 +1,94 @@
+"""Enrolling simulated devices through the real enrollment service (in process: an operator
+command, so the per-address enrollment rate limit of the public endpoint does not apply).
+Credentials are kept in the data directory (0600) so a restarted simulator reuses its fleet."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+from sentinel.api.resources import Resources
+from sentinel.config import Settings
+from sentinel.devices import queries, service
+from sentinel.devices.credentials import issue_enrollment_token
+from sentinel.stack.files import write_atomic
+
+
+@dataclass(frozen=True)
+class SimulatedCredential:
+    org_id: str
+    device_id: str
+    username: str
+    token: str
+    index: int
+
+
+def store_path(settings: Settings, org_id: UUID) -> Path:
+    return settings.root / "simulator" / f"{org_id}.json"
+
+
+def load_credentials(settings: Settings, org_id: UUID) -> list[SimulatedCredential]:
+    try:
+        data = json.loads(store_path(settings, org_id).read_text())
+    except FileNotFoundError:
+        return []
+    return [SimulatedCredential(**item) for item in data]
+
+
+async def enroll_fleet(settings: Settings, org_id: UUID, count: int) -> list[SimulatedCredential]:
+    """Make sure `count` simulated devices exist (still active) and return their credentials."""
+    existing = load_credentials(settings, org_id)
+    res = await Resources.open(settings)
+    try:
+        async with res.pool.acquire() as conn:
+            active = {
+                str(r["device_id"])
+                for r in await conn.fetch(
+                    "SELECT device_id FROM control.device_credentials WHERE org_id = $1 "
+                    "AND status = 'active'",
+                    org_id,
+                )
+            }
+        fleet = [c for c in existing if c.device_id in active][:count]
+        missing = count - len(fleet)
+        if missing > 0:
+            token, digest = issue_enrollment_token()
+            async with res.pool.acquire() as conn:
+                await queries.insert_enrollment_token(
+                    conn,
+                    uuid.uuid4(),
+                    org_id,
+                    digest,
+                    "fleet simulator",
+                    None,
+                    datetime.now(UTC) + timedelta(hours=1),
+                    missing,
+                    None,
+                )
+            start = max((c.index for c in existing), default=-1) + 1
+            for index in range(start, start + missing):
+                enrolled = await service.enroll(
+                    res, token, f"sim-{index:05d}", f"Simulated PC {index:05d}", None
+                )
+                fleet.append(
+                    SimulatedCredential(
+                        str(org_id),
+                        str(enrolled.device_id),
+                        enrolled.username,
+                        enrolled.token,
+                        index,
+                    )
+                )
+    finally:
+        await res.close()
+    keep = {c.device_id: c for c in existing + fleet}
+    write_atomic(
+        store_path(settings, org_id),
+        json.dumps([asdict(c) for c in keep.values()], indent=1),
+        mode=0o600,
+    )
+    return fleet
