@@ -182,11 +182,9 @@ def test_mosquitto_sub_outside_its_namespace_receives_nothing(
         MosquittoSub(settings, a.username, a.token, [*fleet.foreign_filters(), own]) as sub,
     ):
         ready = marker("ready")
-        wait_for(
-            lambda: observer.publish(own, ready) or ready in sub.output(), 5, "mosquitto_sub"
-        )
+        wait_for(lambda: observer.publish(own, ready) or ready in sub.output(), 5, "mosquitto_sub")
         foreign = marker("foreign")
-        sibling.publish("telemetry", {"v": 1, "samples": [], "note": foreign})
+        sibling.publish("probe", foreign.encode())
         observer.publish(f"{fleet.sibling.prefix}/commands", foreign)
         observer.publish(f"{fleet.stranger.prefix}/commands", foreign)
         observer.publish(f"sentinel/{a.org_id}/broadcast", foreign)

@@ -15,6 +15,8 @@ from sentinel.api import health
 from sentinel.api.problems import install_problem_handlers
 from sentinel.api.resources import Resources
 from sentinel.audit.routes import router as audit_router
+from sentinel.auth.browser import install_transparent_refresh
+from sentinel.auth.browser import router as browser_router
 from sentinel.auth.routes import router as auth_router
 from sentinel.commands.routes import router as commands_router
 from sentinel.config import Settings
@@ -28,6 +30,7 @@ from sentinel.telemetry.routes import router as telemetry_router
 ROUTERS = (
     health.router,
     auth_router,
+    browser_router,
     orgs_router,
     audit_router,
     devices_router,
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_global_limit(app)
+    install_transparent_refresh(app)
     install_request_ids(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -12,10 +12,11 @@ from pydantic import BaseModel, ValidationError
 
 from sentinel.api.deps import Res, client_ip
 from sentinel.api.problems import NotFound, Problem
+from sentinel.auth.browser import start_browser_session
 from sentinel.auth.errors import ExternalAuth
 from sentinel.auth.principal import CurrentUser
 from sentinel.auth.schemas import Credentials, RefreshRequest
-from sentinel.auth.service import ClientMeta
+from sentinel.auth.service import ClientMeta, Grant
 
 router = APIRouter(prefix="/auth/v1", tags=["auth"])
 Body = TypeVar("Body", bound=BaseModel)
@@ -58,12 +59,38 @@ async def _body(request: Request, model: type[Body]) -> Body:
         ) from None
 
 
-@router.post("/signup")
-async def signup(body: Credentials, request: Request, res: Res) -> dict[str, Any]:
+async def _signup(body: Credentials, request: Request, res: Res) -> Grant:
     _local_only(res)
     await res.limiter.enforce("signup", _address(request))
-    grant = await res.auth.signup(body.email.lower(), body.password, _meta(request))
-    return grant.as_response()
+    return await res.auth.signup(body.email.lower(), body.password, _meta(request))
+
+
+async def _password_grant(creds: Credentials, request: Request, res: Res) -> Grant:
+    _local_only(res)
+    email = creds.email.lower()
+    await res.limiter.enforce("login_address", _address(request))
+    await res.limiter.enforce("login_account", email)
+    return await res.auth.login(email, creds.password, _meta(request))
+
+
+@router.post("/signup")
+async def signup(body: Credentials, request: Request, res: Res) -> dict[str, Any]:
+    return (await _signup(body, request, res)).as_response()
+
+
+@router.post("/browser/signup")
+async def browser_signup(
+    body: Credentials, request: Request, response: Response, res: Res
+) -> dict[str, Any]:
+    """Like /signup, but the session lives in cookies (see `sentinel.auth.browser`)."""
+    return await start_browser_session(await _signup(body, request, res), response, res)
+
+
+@router.post("/browser/login")
+async def browser_login(
+    body: Credentials, request: Request, response: Response, res: Res
+) -> dict[str, Any]:
+    return await start_browser_session(await _password_grant(body, request, res), response, res)
 
 
 @router.post("/token")
@@ -74,11 +101,7 @@ async def token(
 ) -> dict[str, Any]:
     _local_only(res)
     if grant_type == "password":
-        creds = await _body(request, Credentials)
-        email = creds.email.lower()
-        await res.limiter.enforce("login_address", _address(request))
-        await res.limiter.enforce("login_account", email)
-        grant = await res.auth.login(email, creds.password, _meta(request))
+        grant = await _password_grant(await _body(request, Credentials), request, res)
     elif grant_type == "refresh_token":
         refresh = await _body(request, RefreshRequest)
         grant = await res.auth.refresh(refresh.refresh_token)

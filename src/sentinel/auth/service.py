@@ -161,6 +161,8 @@ class AuthService:
         raise InvalidGrant("This refresh token was already used; the session has been ended.")
 
     async def logout(self, user_id: UUID, session_id: UUID | None, scope: LogoutScope) -> None:
+        if scope in ("local", "others") and session_id is None:
+            return  # no session of ours to end (an externally issued token)
         async with self.pool.acquire() as conn:
             if scope == "local":
                 ids = await queries.revoke_sessions(conn, user_id, "logout", only=session_id)
