@@ -22,6 +22,7 @@ from sentinel.api.problems import Problem
 from sentinel.config import Settings
 from sentinel.logging import configure_logging
 from sentinel.stack.component import StackError
+from sentinel.stack.files import write_atomic
 from sentinel.stack.launcher import Stack, read_state
 from sentinel.stack.sentinel_processes import settings_env
 
@@ -51,12 +52,16 @@ def up(
     data_dir: DataDir = None,
     detach: Annotated[bool, typer.Option(help="Return once everything is ready.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --detach.")] = 180,
+    demo: Annotated[
+        bool, typer.Option(help="Also create a demo organization and run a simulated fleet in it.")
+    ] = False,
+    demo_devices: Annotated[int, typer.Option(min=1, max=2000)] = 25,
 ) -> None:
     """Start the whole local stack: PostgreSQL, Redis, Mosquitto, API, worker and Caddy."""
     settings = _settings(data_dir)
     configure_logging(settings.log_level, settings.log_json, "supervisor")
     if detach:
-        _up_detached(settings, timeout)
+        _up_detached(settings, timeout, demo, demo_devices)
         return
     stack = Stack(settings, echo=lambda line: print(line, flush=True))
     stopping = threading.Event()
@@ -68,8 +73,12 @@ def up(
     signal.signal(signal.SIGINT, request_stop)
     try:
         stack.start()
+        if demo:
+            _start_demo(stack, demo_devices)
     except StackError as exc:
+        stack.stop()
         raise _fail(str(exc)) from None
+    stack.write_state(os.getpid())
     print(f"Sentinel is ready at {settings.public_url} (CA: {settings.ca_cert_path})", flush=True)
     while not stopping.wait(0.5):
         failed = stack.first_failed()
@@ -83,7 +92,37 @@ def up(
     print("Sentinel stopped.", flush=True)
 
 
-def _up_detached(settings: Settings, timeout: float) -> None:
+DEMO_INTERVAL = 10
+DETACHED_ENV = "SENTINEL_DETACHED"
+
+
+def _demo_note(settings: Settings) -> Path:
+    return settings.run_dir / "demo-login"
+
+
+def _start_demo(stack: Stack, devices: int) -> None:
+    from sentinel.demo import ensure_demo
+    from sentinel.stack.sentinel_processes import Simulator
+    from sentinel.sync import run_sync
+
+    demo = run_sync(ensure_demo(stack.settings, DEMO_INTERVAL))
+    if demo.password is not None:
+        message = (
+            f"Demo organization created. Sign in at {stack.settings.public_url} as "
+            f"{demo.email} with password {demo.password} (shown only this once)."
+        )
+    else:
+        message = f"Demo organization: sign in as {demo.email} (password shown on first start)."
+    if os.environ.get(DETACHED_ENV):
+        # Detached output goes to a log file; the password must not. The waiting parent
+        # prints this file's line and deletes it.
+        write_atomic(_demo_note(stack.settings), message, mode=0o600)
+    else:
+        print(message, flush=True)
+    stack.add(Simulator(stack.settings, str(demo.org_id), devices, DEMO_INTERVAL))
+
+
+def _up_detached(settings: Settings, timeout: float, demo: bool, demo_devices: int) -> None:
     stack = Stack(settings)
     state = read_state(stack.state_file)
     if state and psutil.pid_exists(state["supervisor_pid"]):
@@ -92,8 +131,14 @@ def _up_detached(settings: Settings, timeout: float) -> None:
     log_path = settings.logs_dir / "supervisor.log"
     with log_path.open("ab") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "sentinel", "up"],
-            env=settings_env(settings),
+            [
+                sys.executable,
+                "-m",
+                "sentinel",
+                "up",
+                *(["--demo", "--demo-devices", str(demo_devices)] if demo else []),
+            ],
+            env={**settings_env(settings), DETACHED_ENV: "1"},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -103,6 +148,10 @@ def _up_detached(settings: Settings, timeout: float) -> None:
     while time.monotonic() < deadline:
         state = read_state(stack.state_file)
         if state and state.get("supervisor_pid") == child.pid:
+            note = _demo_note(settings)
+            if note.exists():
+                print(note.read_text())
+                note.unlink()
             print(f"Sentinel is ready at {settings.public_url} (CA: {settings.ca_cert_path})")
             return
         if child.poll() is not None:

@@ -70,12 +70,18 @@ def api_routes() -> list[APIRoute]:
     return [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
 
 
+def _methods(route: APIRoute) -> list[str]:
+    """HEAD comes with GET; it counts only on a route that has nothing else."""
+    methods = set(route.methods or ())
+    return sorted(methods - {"HEAD"} or methods)
+
+
 def endpoints() -> list[Endpoint]:
     """One entry per (method, path) of every router the application mounts."""
     found = [
         Endpoint(method, route.path, tuple(guard_permissions(route.dependant)))
         for route in api_routes()
-        for method in sorted(route.methods - {"HEAD"} or route.methods)
+        for method in _methods(route)
     ]
     return sorted(found, key=lambda e: (e.path, e.method))
 

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from sentinel.db.connect import ROLE_NAMES, connect, pg_target
-from sentinel.db.migrate import latest_version, load_migrations, migrate_all_tenants
+from sentinel.db.migrate import Kind, latest_version, load_migrations, migrate_all_tenants
 from sentinel.db.tenancy import Tenant, tenant_schema
 from sentinel.orgs.provisioning import drop_tenant
 from sentinel.stack.launcher import Stack
@@ -26,10 +26,10 @@ _SUMMARY = re.compile(
 
 
 @pytest.mark.parametrize("kind", ["control", "tenant"])
-def test_migrations_load_in_version_order(kind: str) -> None:
-    migrations = load_migrations(kind)  # type: ignore[arg-type]
+def test_migrations_load_in_version_order(kind: Kind) -> None:
+    migrations = load_migrations(kind)
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
-    assert latest_version(kind) == len(migrations)  # type: ignore[arg-type]
+    assert latest_version(kind) == len(migrations)
     shipped = sorted(
         entry.name
         for entry in resources.files(f"sentinel.db.migrations.{kind}").iterdir()

@@ -12,7 +12,6 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 from joserfc import jwt
 from joserfc.jwk import OctKey
 from pydantic import SecretStr

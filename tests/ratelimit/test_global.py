@@ -1,12 +1,14 @@
 """The global per-client limit (100 requests/minute) against two real API processes.
 
-Proves that the window is shared through Redis by every API process, that a signed-in client is
+Proves that the window is shared (and counted atomically, even under concurrent requests) through Redis by every API process, that a signed-in client is
 counted per user (and another user has a bucket of its own), that clients without a valid
 token are counted per address, that the 101st request is refused with 429 problem+json carrying
 `Retry-After` and `RateLimit-*` headers, and that the health endpoints are never limited.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import httpx
 from limits import parse
@@ -15,7 +17,7 @@ from sentinel.config import Settings
 from sentinel.stack.launcher import Stack
 from tests.people import User, signup
 from tests.ratelimit.checks import assert_allowed, assert_rate_limited
-from tests.ratelimit.conftest import limit_keys
+from tests.ratelimit.conftest import NamedApi, limit_keys
 
 WHOAMI = "/auth/v1/user"
 PUBLIC = "/auth/v1/.well-known/jwks.json"
@@ -89,3 +91,25 @@ def test_health_endpoints_are_never_limited(api_clients: list[httpx.Client]) -> 
         ready = client.get("/readyz", headers=address)
         assert ready.status_code == 200, ready.text
         assert "RateLimit-Limit" not in ready.headers
+
+
+async def test_concurrent_requests_never_exceed_the_limit(
+    https: httpx.Client, limited_apis: list[NamedApi]
+) -> None:
+    user = signup(https)
+    clients = [
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.settings.api_port}", timeout=30)
+        for api in limited_apis
+    ]
+    try:
+        responses = await asyncio.gather(
+            *(clients[n % 2].get(WHOAMI, headers=user.headers) for n in range(140))
+        )
+    finally:
+        await asyncio.gather(*(client.aclose() for client in clients))
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] * 100 + [429] * 40
+    remaining = sorted(
+        int(r.headers["RateLimit-Remaining"]) for r in responses if r.status_code == 200
+    )
+    assert remaining[0] == 0

@@ -9,6 +9,7 @@ creates no user). Each limit is shared by both API processes.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from sentinel.config import Settings
 from sentinel.db.connect import connect, pg_target
 from tests.people import PASSWORD, signup, unique_email
 from tests.ratelimit.checks import assert_allowed, assert_rate_limited
+from tests.ratelimit.conftest import NamedApi
 
 ORGS = "/api/v1/orgs"
 TOKEN = "/auth/v1/token?grant_type=password"
@@ -33,7 +35,6 @@ async def _count(settings: Settings, sql: str, *args: object) -> int:
         await conn.close()
 
 
-
 def _login(client: httpx.Client, email: str, password: str, address: str) -> httpx.Response:
     return client.post(
         TOKEN, json={"email": email, "password": password}, headers={"X-Forwarded-For": address}
@@ -46,9 +47,7 @@ async def test_sixth_organization_in_a_minute_is_refused(
     user = signup(https)
     count = "SELECT count(*) FROM control.organizations WHERE created_by = $1"
     for n in range(5):
-        created = api_clients[n % 2].post(
-            ORGS, json={"name": f"School {n}"}, headers=user.headers
-        )
+        created = api_clients[n % 2].post(ORGS, json={"name": f"School {n}"}, headers=user.headers)
         assert created.status_code == 201, created.text
     sixth = api_clients[1].post(ORGS, json={"name": "School 6"}, headers=user.headers)
     assert_rate_limited(sixth, limit=5, window_seconds=60)
@@ -59,6 +58,28 @@ async def test_sixth_organization_in_a_minute_is_refused(
     created = api_clients[0].post(ORGS, json={"name": "Other school"}, headers=other.headers)
     assert created.status_code == 201, created.text
     assert await _count(settings, count, UUID(other.id)) == 1
+
+
+async def test_concurrent_organization_creation_stops_at_five(
+    https: httpx.Client, limited_apis: list[NamedApi], settings: Settings
+) -> None:
+    user = signup(https)
+    clients = [
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.settings.api_port}", timeout=60)
+        for api in limited_apis
+    ]
+    try:
+        responses = await asyncio.gather(
+            *(
+                clients[n % 2].post(ORGS, json={"name": f"Rush {n}"}, headers=user.headers)
+                for n in range(10)
+            )
+        )
+    finally:
+        await asyncio.gather(*(client.aclose() for client in clients))
+    assert sorted(r.status_code for r in responses) == [201] * 5 + [429] * 5
+    count = "SELECT count(*) FROM control.organizations WHERE created_by = $1"
+    assert await _count(settings, count, UUID(user.id)) == 5
 
 
 def test_login_is_limited_per_account_whatever_the_address(

@@ -1,5 +1,9 @@
 """Named rate limits over `limits`' async Redis storage (moving window).
 
+Keys that are client addresses (bare, or as `ip:<address>`) are counted per network for IPv6:
+one customer routinely holds a whole /64, so counting per address would let a single client
+rotate addresses forever. IPv4-mapped IPv6 addresses count as the IPv4 address.
+
 When Redis is unreachable, limits that guard authentication and costly creation (login,
 sign-up, organization creation, enrollment, billing) fail closed with 503; the global
 per-client limit fails open, so an outage of the cache does not take the whole API down.
@@ -7,6 +11,7 @@ per-client limit fails open, so an outage of the cache does not take the whole A
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -63,6 +68,25 @@ FAIL_CLOSED = frozenset(
 )
 
 
+IPV6_CLIENT_PREFIX = 64
+ADDRESS_LABEL = "ip:"
+
+
+def client_network(key: str) -> str:
+    """`key` with an IPv6 address replaced by its /64 (and an IPv4-mapped one by the IPv4)."""
+    label = ADDRESS_LABEL if key.startswith(ADDRESS_LABEL) else ""
+    try:
+        address = ipaddress.ip_address(key.removeprefix(label))
+    except ValueError:
+        return key  # not an address: an e-mail, a user, a device, a token hash
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"{label}{address.ipv4_mapped}"
+        network = ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False)
+        return f"{label}{network}"
+    return key
+
+
 class RateLimiter:
     def __init__(self, settings: Settings, redis_password: str) -> None:
         # The limiter owns its connection pool so that `close` can release the connections;
@@ -95,6 +119,7 @@ class RateLimiter:
     async def hit(self, name: str, key: str) -> Decision:
         """Count one request of `key` against limit `name`."""
         item = self.items[name]
+        key = client_network(key)
         try:
             allowed = await self.strategy.hit(item, name, key)
             stats = await self.strategy.get_window_stats(item, name, key)

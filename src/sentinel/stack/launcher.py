@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +119,13 @@ class Stack:
         except BaseException:
             self.stop()
             raise
-        self.write_state(supervisor_pid=os.getpid())
+
+    def add(self, component: Component) -> None:
+        """Start one more supervised process (e.g. the demo's simulator) after the rest."""
+        component.prepare()
+        component.spawn(self.echo)
+        self.components.append(component)
+        component.wait_ready()
 
     def write_state(self, supervisor_pid: int) -> None:
         state = {
@@ -168,6 +173,13 @@ class Stack:
             if pid is not None and not psutil.pid_exists(pid):
                 healthy, detail = False, "process not running"
             result.append(ComponentStatus(component.name, component.address, pid, healthy, detail))
+        known = {c.name for c in self.components}
+        for name, pid in pids.items():  # processes added at run time (the demo's simulator)
+            if name not in known:
+                alive = pid is not None and psutil.pid_exists(pid)
+                result.append(
+                    ComponentStatus(name, "-", pid, alive, "ok" if alive else "process not running")
+                )
         return result
 
 

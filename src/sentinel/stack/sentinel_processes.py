@@ -83,6 +83,44 @@ class Ingest(Component):
                 raise RuntimeError("ingest not connected to the broker")
 
 
+class Simulator(Component):
+    """The demo's simulated fleet, supervised like every other process."""
+
+    name = "simulator"
+
+    def __init__(self, settings: Settings, org_id: str, devices: int, interval: float) -> None:
+        super().__init__(settings)
+        self.org_id, self.devices, self.interval = org_id, devices, interval
+
+    @property
+    def listens(self) -> list[Listen]:
+        return []
+
+    def prepare(self) -> None:
+        pass
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "sentinel",
+            "simulate",
+            "--org",
+            self.org_id,
+            "--devices",
+            str(self.devices),
+            "--interval",
+            str(self.interval),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return settings_env(self.settings)
+
+    def probe(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError("simulator exited")
+
+
 class Worker(Component):
     name = "worker"
 
