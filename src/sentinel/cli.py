@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import psutil
 import typer
@@ -310,6 +311,84 @@ def simulate(
     print(json.dumps(result), flush=True)
     if duration is not None and result["pending"]:
         raise typer.Exit(1)
+
+
+devices_app = typer.Typer(help="Operator commands for devices.", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
+
+
+def _operator(data_dir: Path | None) -> Settings:
+    from sentinel.stack.secrets import load_secrets
+
+    settings = _settings(data_dir)
+    configure_logging("warning")
+    load_secrets(settings.secrets_dir)
+    return settings
+
+
+def _uuid(value: str, what: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise _fail(f"{what} must be an id, not {value!r}") from None
+
+
+@devices_app.command("list")
+def devices_list(org: Annotated[str, typer.Option()], data_dir: DataDir = None) -> None:
+    """List an organization's devices as JSON lines."""
+    import asyncio
+
+    from sentinel.operator import list_devices
+
+    settings = _operator(data_dir)
+    try:
+        rows = asyncio.run(list_devices(settings, _uuid(org, "--org")))
+    except LookupError as exc:
+        raise _fail(str(exc)) from None
+    for row in rows:
+        print(json.dumps(row, default=str))
+
+
+@devices_app.command("revoke")
+def devices_revoke(
+    org: Annotated[str, typer.Option()],
+    device: Annotated[str, typer.Option()],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a device's credential; the broker cuts it off within seconds."""
+    import asyncio
+
+    from sentinel.operator import revoke_device
+
+    settings = _operator(data_dir)
+    try:
+        found = asyncio.run(revoke_device(settings, _uuid(org, "--org"), _uuid(device, "--device")))
+    except LookupError as exc:
+        raise _fail(str(exc)) from None
+    if not found:
+        raise _fail(f"no organization {org}")
+    console.print(f"device {device} revoked")
+
+
+@app.command("broker-sync")
+def broker_sync(data_dir: DataDir = None) -> None:
+    """Rewrite the broker's password file from the database now (the worker does this too)."""
+    import asyncio
+
+    from sentinel.operator import reconcile_broker
+
+    changed = asyncio.run(reconcile_broker(_operator(data_dir)))
+    console.print("broker credentials updated" if changed else "broker credentials already current")
+
+
+@app.command("ingest-stats")
+def ingest_stats(data_dir: DataDir = None) -> None:
+    """Ingest counters summed over every ingest process: stored, duplicates, rejections."""
+    import asyncio
+
+    from sentinel.operator import ingest_stats as read_stats
+
+    print(json.dumps(asyncio.run(read_stats(_operator(data_dir))), indent=2))
 
 
 @app.command("serve-api", hidden=True)

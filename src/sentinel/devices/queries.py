@@ -146,6 +146,18 @@ async def set_credential_status(
     )
 
 
+async def credential_status_for_update(
+    conn: asyncpg.Connection, org_id: UUID, device_id: UUID
+) -> str | None:
+    status: str | None = await conn.fetchval(
+        """SELECT status FROM control.device_credentials
+           WHERE org_id = $1 AND device_id = $2 FOR UPDATE""",
+        org_id,
+        device_id,
+    )
+    return status
+
+
 async def delete_credential(conn: asyncpg.Connection, org_id: UUID, device_id: UUID) -> None:
     await conn.execute(
         "DELETE FROM control.device_credentials WHERE org_id = $1 AND device_id = $2",

@@ -248,6 +248,8 @@ async def update_device(
             await _require_group(conn, changes["group_id"])
         if "name" in changes and changes["name"] is None:
             del changes["name"]
+        if "notes" in changes and changes["notes"] is None:
+            changes["notes"] = ""  # the column is NOT NULL: null clears the notes
         if "tags" in changes:
             changes["tags"] = sorted(set(changes["tags"] or []))
         if not changes:
@@ -271,6 +273,10 @@ async def _change_credential(
     res: Resources, ctx: OrgContext, device_id: UUID, status: str, action: str
 ) -> None:
     async with res.pool.acquire() as conn, conn.transaction():
+        current = await queries.credential_status_for_update(conn, ctx.org_id, device_id)
+        if current == "decommissioned" and status == "revoked":
+            # Decommissioned is final; "revoked" would take the device's seat back.
+            raise DeviceNotActive()
         await queries.set_credential_status(conn, ctx.org_id, device_id, status)
         await res.router.enter(conn, ctx.tenant)
         device = await queries.device(conn, device_id)
