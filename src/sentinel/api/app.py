@@ -26,6 +26,7 @@ from sentinel.live.routes import router as live_router
 from sentinel.orgs.routes import router as orgs_router
 from sentinel.ratelimit.middleware import install_global_limit
 from sentinel.telemetry.routes import router as telemetry_router
+from sentinel.web.routes import router as web_router
 
 ROUTERS = (
     health.router,
@@ -38,6 +39,7 @@ ROUTERS = (
     telemetry_router,
     live_router,
     commands_router,
+    web_router,
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

@@ -1,0 +1,1 @@
+"""The web dashboard: server-rendered pages (Jinja2) with htmx and small JavaScript modules."""

@@ -1,0 +1,7 @@
+"""Dashboard pages (filled in by the dashboard work)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
