@@ -18,6 +18,7 @@ from sentinel.audit.routes import router as audit_router
 from sentinel.auth.browser import install_transparent_refresh
 from sentinel.auth.browser import router as browser_router
 from sentinel.auth.routes import router as auth_router
+from sentinel.billing.routes import router as billing_router
 from sentinel.commands.routes import router as commands_router
 from sentinel.config import Settings
 from sentinel.devices.agent_routes import router as agent_router
@@ -40,6 +41,7 @@ ROUTERS = (
     live_router,
     commands_router,
     web_router,
+    billing_router,
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

@@ -1,0 +1,1 @@
+"""Billing: plans with device seats, invoice-based and Stripe providers, signed webhooks."""
