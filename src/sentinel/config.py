@@ -65,7 +65,31 @@ class Settings(BaseSettings):
     ingest_max_payload_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
     ingest_processes: int = Field(1, ge=1, le=16)
     device_cache_seconds: float = Field(5.0, ge=0, le=300)
+    # Alerts and notifications. E-mail is off until an SMTP host is set.
+    alert_eval_seconds: float = Field(15.0, gt=0, le=3600)
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "sentinel@localhost"
+    smtp_starttls: bool = True
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    notification_max_attempts: int = Field(5, ge=1, le=20)
     tenant_migration_parallelism: int = Field(4, ge=1, le=64)
+
+    # --- billing (sentinel.billing) --------------------------------------------------------
+    # "manual" bills by invoice (an operator sets plan, seats and period); "stripe" sells plans
+    # through Stripe Checkout. Plans come from the TOML file shipped in sentinel/billing unless
+    # `billing_plans_file` names another. Below-usage states keep working for the grace period.
+    billing_provider: Literal["manual", "stripe"] = "manual"
+    billing_plans_file: Path | None = None
+    billing_grace_days: int = Field(14, ge=0, le=365)
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_webhook_tolerance_seconds: int = Field(300, ge=10, le=3600)
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_timeout_seconds: float = Field(20.0, gt=0, le=120)
+    # --- end billing -----------------------------------------------------------------------
 
     @cached_property
     def root(self) -> Path:

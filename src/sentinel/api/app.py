@@ -11,6 +11,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from sentinel import __version__
+from sentinel.alerts.routes import router as alerts_router
 from sentinel.api import health
 from sentinel.api.problems import install_problem_handlers
 from sentinel.api.resources import Resources
@@ -42,6 +43,7 @@ ROUTERS = (
     commands_router,
     web_router,
     billing_router,
+    alerts_router,
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

@@ -263,14 +263,13 @@ async def list_devices(
         f"""SELECT {DEVICE_COLUMNS}, {column} AS sort_key FROM devices
             WHERE {status_filter}
               AND ($1::uuid[] IS NULL OR group_id = ANY($1))
-              AND ($2::text IS NULL OR name ILIKE '%' || $2 || '%' OR hostname ILIKE '%' || $2 || '%'
-                   OR asset_tag ILIKE '%' || $2 || '%')
+              AND ($2::text IS NULL OR name ILIKE $2 OR hostname ILIKE $2 OR asset_tag ILIKE $2)
               AND ($3::text IS NULL OR os_name = $3)
               AND ($4::text IS NULL OR $4 = ANY(tags))
               AND ($5::text IS NULL OR ({column}, id) {op} ($5::text::{_sort_type(sort)}, $6::uuid))
             ORDER BY {column} {direction}, id {direction} LIMIT $7""",
         group_ids,
-        q,
+        None if q is None else f"%{escape_like(q)}%",
         os_name,
         tag,
         None if after is None else str(after[0]),
@@ -278,6 +277,11 @@ async def list_devices(
         limit,
     )
     return rows
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (backslash is the default escape)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _sort_type(sort: str) -> str:
@@ -380,6 +384,11 @@ async def update_group(
 async def delete_group(conn: asyncpg.Connection, group_id: UUID) -> bool:
     status: str = await conn.execute("DELETE FROM device_groups WHERE id = $1", group_id)
     return status.endswith(" 1")
+
+
+async def lock_group_tree(conn: asyncpg.Connection) -> None:
+    """Held until the transaction ends; conflicts with itself, not with readers."""
+    await conn.execute("LOCK TABLE device_groups IN SHARE ROW EXCLUSIVE MODE")
 
 
 async def group_subtree(conn: asyncpg.Connection, group_id: UUID) -> list[UUID]:

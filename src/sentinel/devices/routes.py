@@ -136,7 +136,7 @@ async def create_group(body: GroupCreate, ctx: DevicesWrite, res: Res) -> dict[s
 async def update_group(
     group_id: UUID, body: GroupUpdate, ctx: DevicesWrite, res: Res
 ) -> dict[str, Any]:
-    return await service.update_group(res, ctx, group_id, body.name, body.parent_id)
+    return await service.update_group(res, ctx, group_id, body)
 
 
 @router.delete("/device-groups/{group_id}", status_code=NO_CONTENT)

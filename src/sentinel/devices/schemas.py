@@ -48,7 +48,9 @@ class GroupCreate(Strict):
 
 
 class GroupUpdate(Strict):
-    name: Name
+    """Only the fields sent change: a rename keeps the parent, a move keeps the name."""
+
+    name: Name | None = None
     parent_id: UUID | None = None
 
 

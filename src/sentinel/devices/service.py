@@ -37,7 +37,7 @@ from sentinel.devices.errors import (
     InvalidCursor,
     SeatLimitReached,
 )
-from sentinel.devices.schemas import DeviceUpdate, EnrollmentTokenCreate
+from sentinel.devices.schemas import DeviceUpdate, EnrollmentTokenCreate, GroupUpdate
 from sentinel.live.events import publish
 from sentinel.logging import get_logger
 
@@ -403,16 +403,26 @@ async def create_group(
 
 
 async def update_group(
-    res: Resources, ctx: OrgContext, group_id: UUID, name: str, parent_id: UUID | None
+    res: Resources, ctx: OrgContext, group_id: UUID, body: GroupUpdate
 ) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
     async with res.router.transaction(ctx.tenant) as conn:
+        if "parent_id" in changes:
+            # Serialize moves: two concurrent moves could each pass the cycle check against the
+            # tree the other has not committed yet (A under B and B under A).
+            await queries.lock_group_tree(conn)
         before = await queries.group(conn, group_id)
         if before is None:
             raise NotFound("No such device group.")
+        name: str = changes.get("name") or before["name"]
+        parent_id: UUID | None = changes.get("parent_id", before["parent_id"])
         await _require_group(conn, parent_id)
         if parent_id is not None and parent_id in await queries.group_subtree(conn, group_id):
             raise GroupCycle()
-        row = await queries.update_group(conn, group_id, name, parent_id)
+        try:
+            row = await queries.update_group(conn, group_id, name, parent_id)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("A group with this name already exists here.") from None
         assert row is not None
         await record(
             conn,

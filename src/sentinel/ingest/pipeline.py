@@ -295,6 +295,9 @@ class Pipeline:
                     conn, result.id, device_id, result.status, result.output
                 )
             ]
+            if new_rows or changed_presence:
+                # The worker evaluates this organization's alert rules once the batch commits.
+                await queries.wake_alerts(conn, tenant.org_id)
         # Committed: now, and only now, tell devices and the broker.
         prefix = f"sentinel/{tenant.org_id}/devices"
         for device_id in stored.keys() | rejected.keys():

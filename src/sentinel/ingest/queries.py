@@ -67,6 +67,11 @@ async def touch_devices(
     )
 
 
+async def wake_alerts(conn: asyncpg.Connection, org_id: UUID) -> None:
+    """Delivered on commit only, so alerts never see uncommitted data."""
+    await conn.execute("SELECT pg_notify('sentinel_alerts', $1)", str(org_id))
+
+
 async def set_presence(
     conn: asyncpg.Connection, device_id: UUID, online: bool, agent_version: str | None
 ) -> bool:

@@ -3,8 +3,9 @@
 Authentication: the browser's access cookie (then the Origin must be our own), or a bearer
 token passed as the WebSocket subprotocol `bearer.<token>`. The caller must be a member with
 `devices:read`. A refused handshake answers 403 whatever the reason, so it reveals nothing.
-Connections send heartbeats, are re-checked against session revocation and are capped in
-lifetime (clients reconnect with a fresh token).
+Connections send heartbeats, are capped in lifetime (clients reconnect with a fresh token) and
+re-check, every `RECHECK_SECONDS` whether or not events are flowing, that the session has not
+ended (close code 4401) and that the caller may still read the organization's devices (4403).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import time
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from sentinel.api.resources import Resources
@@ -30,7 +32,10 @@ router = APIRouter(tags=["live"])
 SUBPROTOCOL = "sentinel.v1"
 BEARER_PREFIX = "bearer."
 HEARTBEAT_SECONDS = 20.0
+RECHECK_SECONDS = 5.0
 MAX_LIFETIME_SECONDS = 3600.0
+SESSION_ENDED = 4401
+ACCESS_LOST = 4403
 
 
 async def _authenticate(websocket: WebSocket, res: Resources, org_id: str) -> Principal | None:
@@ -51,13 +56,33 @@ async def _authenticate(websocket: WebSocket, res: Resources, org_id: str) -> Pr
         org_uuid = UUID(org_id)
     except (InvalidToken, ValueError):
         return None
-    if principal.session_id and await res.auth.session_is_revoked_fast(principal.session_id):
-        return None
-    async with res.pool.acquire() as conn:
-        row = await org_queries.membership(conn, org_uuid, principal.user_id)
-    if row is None or not allowed(Role(row["role"]), Permission.DEVICES_READ):
+    if await _denied(res, principal, org_uuid, with_database=False) is not None:
         return None
     return principal
+
+
+async def _denied(
+    res: Resources, principal: Principal, org_id: UUID, with_database: bool = True
+) -> int | None:
+    """Why `principal` may no longer watch `org_id` (a close code), or None if it still may.
+
+    The handshake relies on the Redis revocation marker like every request; an open feed also
+    asks the database, because the marker expires long before a feed's lifetime ends."""
+    session_id = principal.session_id
+    if session_id is not None:
+        if await res.auth.session_is_revoked_fast(session_id):
+            return SESSION_ENDED
+        if (
+            with_database
+            and res.settings.auth_provider == "local"
+            and not await res.auth.session_is_active(session_id)
+        ):
+            return SESSION_ENDED
+    async with res.pool.acquire() as conn:
+        row = await org_queries.membership(conn, org_id, principal.user_id)
+    if row is None or not allowed(Role(row["role"]), Permission.DEVICES_READ):
+        return ACCESS_LOST
+    return None
 
 
 @router.websocket("/api/v1/orgs/{org_id}/live")
@@ -82,27 +107,45 @@ async def _pump(
     websocket: WebSocket, res: Resources, principal: Principal, subscription: Subscription
 ) -> None:
     await websocket.send_text('{"type":"hello"}')
-    opened = time.monotonic()
+    opened = last_sent = time.monotonic()
+    next_check = opened + RECHECK_SECONDS
     receiver = asyncio.create_task(_discard_incoming(websocket))
     try:
-        while time.monotonic() - opened < MAX_LIFETIME_SECONDS:
-            try:
-                event = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                if principal.session_id and await res.auth.session_is_revoked_fast(
-                    principal.session_id
-                ):
-                    await websocket.close(code=4401)
+        while (now := time.monotonic()) - opened < MAX_LIFETIME_SECONDS:
+            if receiver.done():
+                return
+            if now >= next_check:
+                # Checked on a clock, not only when idle: a busy feed is never idle.
+                code = await _recheck(res, principal, subscription.org_id)
+                if code is not None:
+                    await websocket.close(code=code)
                     return
+                next_check = time.monotonic() + RECHECK_SECONDS
+            wait = min(next_check, last_sent + HEARTBEAT_SECONDS) - time.monotonic()
+            try:
+                event = await asyncio.wait_for(subscription.queue.get(), max(0.0, wait))
+            except TimeoutError:
+                if time.monotonic() - last_sent < HEARTBEAT_SECONDS:
+                    continue
                 event = '{"type":"ping"}'
             if receiver.done():
                 return
             await websocket.send_text(event)
+            last_sent = time.monotonic()
         await websocket.close(code=1000)
     finally:
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
             await receiver
+
+
+async def _recheck(res: Resources, principal: Principal, org_id: UUID) -> int | None:
+    try:
+        return await _denied(res, principal, org_id)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # A database hiccup does not end every open feed; the next check asks again.
+        log.warning("live feed re-check failed", error=exc.__class__.__name__)
+        return None
 
 
 async def _discard_incoming(websocket: WebSocket) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 
+from sentinel.alerts.worker import run_alerts
 from sentinel.broker.probe import BrokerEndpoint
 from sentinel.broker.sync import BrokerCredentialSync
 from sentinel.commands.dispatch import run_dispatcher
@@ -52,7 +53,8 @@ async def run_worker(settings: Settings) -> None:
     client = redis.Redis(
         host="127.0.0.1", port=settings.redis_port, password=secrets.redis_password
     )
-    app_pools = ShardPools(settings, "app", max_size=4)
+    # Three LISTEN connections (broker sync, commands, alerts) plus the jobs' own.
+    app_pools = ShardPools(settings, "app", max_size=12)
     owner_pools = ShardPools(settings, "owner", max_size=2)
     router = TenantRouter(app_pools)
     sync = BrokerCredentialSync(settings, await app_pools.control())
@@ -70,6 +72,7 @@ async def run_worker(settings: Settings) -> None:
             jobs.create_task(every(interval, stop, beat, "heartbeat"))
             jobs.create_task(sync.run(stop))
             jobs.create_task(run_dispatcher(app_pools, router, broker, stop))
+            jobs.create_task(run_alerts(settings, app_pools, router, client, stop))
             jobs.create_task(
                 every(3600, stop, lambda: maintenance.partitions(owner_pools), "partitions")
             )
