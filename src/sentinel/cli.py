@@ -313,6 +313,35 @@ def simulate(
         raise typer.Exit(1)
 
 
+@app.command()
+def export(
+    org: Annotated[str, typer.Option(help="The organization to export.")],
+    output: Annotated[Path, typer.Option(help="Where to write the .zip archive.")],
+    days: Annotated[int, typer.Option(min=1, max=3650, help="Telemetry of the last N days.")] = 30,
+    data_dir: DataDir = None,
+) -> None:
+    """Export all of an organization's data (operator command; audit-logged)."""
+    import asyncio
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from sentinel.operator import export_org
+
+    settings = _operator(data_dir)
+    with Progress(TextColumn("exporting"), BarColumn(), console=console) as progress:
+        task = progress.add_task("export", total=1.0)
+
+        async def report(value: float) -> None:
+            progress.update(task, completed=value)
+
+        try:
+            manifest = asyncio.run(export_org(settings, _uuid(org, "--org"), output, days, report))
+        except LookupError as exc:
+            raise _fail(str(exc)) from None
+    rows = sum(f["rows"] for name, f in manifest["files"].items() if name.endswith(".jsonl"))
+    console.print(f"wrote {output} ({rows} rows in {len(manifest['files'])} files)")
+
+
 devices_app = typer.Typer(help="Operator commands for devices.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 

@@ -3,6 +3,9 @@ who run a deployment, not for school staff."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +18,7 @@ from sentinel.db.tenancy import Tenant
 from sentinel.devices import queries as device_queries
 from sentinel.ingest.metrics import STATS_KEY
 from sentinel.orgs import queries as org_queries
+from sentinel.privacy.exports import ExportRange, build_archive, members_of
 
 OPERATOR = Actor("system", None, "operator (sentinel CLI)")
 
@@ -92,5 +96,42 @@ async def ingest_stats(settings: Settings) -> dict[str, int]:
     try:
         raw = await res.redis.hgetall(STATS_KEY)
         return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in sorted(raw.items())}
+    finally:
+        await res.close()
+
+
+async def export_org(
+    settings: Settings,
+    org_id: UUID,
+    output: Path,
+    days: int,
+    progress: Callable[[float], Awaitable[None]],
+) -> dict[str, Any]:
+    res = await Resources.open(settings)
+    try:
+        async with res.pool.acquire() as conn:
+            org = await org_queries.org(conn, org_id)
+            if org is None:
+                raise LookupError(f"no organization {org_id}")
+            members = await members_of(conn, org_id)
+        tenant = Tenant(org_id, org["shard"])
+        end = datetime.now(UTC)
+        manifest = await build_archive(
+            res.router,
+            tenant,
+            members,
+            ExportRange(end - timedelta(days=days), end),
+            output.resolve(),
+            progress,
+        )
+        async with res.router.transaction(tenant) as conn:
+            await record(
+                conn,
+                OPERATOR,
+                "export.created_by_operator",
+                target_type="export",
+                after={"file": output.name, "days": days},
+            )
+        return manifest
     finally:
         await res.close()

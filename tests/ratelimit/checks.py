@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from sentinel.config import Settings
+from sentinel.db.connect import connect, pg_target
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -28,3 +31,12 @@ def assert_allowed(response: httpx.Response, status: int, limit: int, remaining:
     assert response.status_code == status, response.text
     assert response.headers["RateLimit-Limit"] == str(limit)
     assert response.headers["RateLimit-Remaining"] == str(remaining)
+
+
+async def count_rows(settings: Settings, sql: str, *args: object) -> int:
+    """`SELECT count(*) …` as the owner role (sees every control table)."""
+    conn = await connect(pg_target(settings, "owner"))
+    try:
+        return int(await conn.fetchval(sql, *args))
+    finally:
+        await conn.close()

@@ -14,26 +14,16 @@ import httpx
 import psutil
 
 from sentinel.config import Settings
-from sentinel.db.connect import connect, pg_target
 from tests.harness import free_ports
 from tests.people import PASSWORD, signup, unique_email
+from tests.ratelimit.checks import PROBLEM_JSON, count_rows
 from tests.ratelimit.conftest import PRODUCTION_LIMITS, in_process_api
-
-PROBLEM_JSON = "application/problem+json"
 
 
 def _unavailable(response: httpx.Response) -> None:
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     assert response.json()["code"] == "rate_limiter_unavailable"
-
-
-async def _count(settings: Settings, sql: str, *args: object) -> int:
-    conn = await connect(pg_target(settings, "owner"))
-    try:
-        return int(await conn.fetchval(sql, *args))
-    finally:
-        await conn.close()
 
 
 async def test_sensitive_limits_fail_closed_and_global_fails_open(
@@ -53,12 +43,12 @@ async def test_sensitive_limits_fail_closed_and_global_fails_open(
         email = unique_email("outage")
         _unavailable(await api.post("/auth/v1/signup", json={"email": email, "password": PASSWORD}))
         users = "SELECT count(*) FROM control.users WHERE email = $1"
-        assert await _count(settings, users, email) == 0
+        assert await count_rows(settings, users, email) == 0
 
         org = await api.post("/api/v1/orgs", json={"name": "Outage"}, headers=user.headers)
         _unavailable(org)
         orgs = "SELECT count(*) FROM control.organizations WHERE created_by = $1"
-        assert await _count(settings, orgs, UUID(user.id)) == 0
+        assert await count_rows(settings, orgs, UUID(user.id)) == 0
 
         # The global limit fails open: a signed-in request is served, and so are more than
         # 100 requests of one client in a row (each unauthenticated request is cheap here; a

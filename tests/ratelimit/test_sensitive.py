@@ -17,22 +17,13 @@ import httpx
 import pytest
 
 from sentinel.config import Settings
-from sentinel.db.connect import connect, pg_target
 from tests.people import PASSWORD, signup, unique_email
-from tests.ratelimit.checks import assert_allowed, assert_rate_limited
+from tests.ratelimit.checks import assert_allowed, assert_rate_limited, count_rows
 from tests.ratelimit.conftest import NamedApi
 
 ORGS = "/api/v1/orgs"
 TOKEN = "/auth/v1/token?grant_type=password"
 SIGNUP = "/auth/v1/signup"
-
-
-async def _count(settings: Settings, sql: str, *args: object) -> int:
-    conn = await connect(pg_target(settings, "owner"))
-    try:
-        return int(await conn.fetchval(sql, *args))
-    finally:
-        await conn.close()
 
 
 def _login(client: httpx.Client, email: str, password: str, address: str) -> httpx.Response:
@@ -51,13 +42,13 @@ async def test_sixth_organization_in_a_minute_is_refused(
         assert created.status_code == 201, created.text
     sixth = api_clients[1].post(ORGS, json={"name": "School 6"}, headers=user.headers)
     assert_rate_limited(sixth, limit=5, window_seconds=60)
-    assert await _count(settings, count, UUID(user.id)) == 5
+    assert await count_rows(settings, count, UUID(user.id)) == 5
 
     # The limit is per user: someone else may still create an organization.
     other = signup(https)
     created = api_clients[0].post(ORGS, json={"name": "Other school"}, headers=other.headers)
     assert created.status_code == 201, created.text
-    assert await _count(settings, count, UUID(other.id)) == 1
+    assert await count_rows(settings, count, UUID(other.id)) == 1
 
 
 async def test_concurrent_organization_creation_stops_at_five(
@@ -79,7 +70,7 @@ async def test_concurrent_organization_creation_stops_at_five(
         await asyncio.gather(*(client.aclose() for client in clients))
     assert sorted(r.status_code for r in responses) == [201] * 5 + [429] * 5
     count = "SELECT count(*) FROM control.organizations WHERE created_by = $1"
-    assert await _count(settings, count, UUID(user.id)) == 5
+    assert await count_rows(settings, count, UUID(user.id)) == 5
 
 
 def test_login_is_limited_per_account_whatever_the_address(
@@ -131,8 +122,8 @@ async def test_eleventh_signup_from_an_address_is_refused(
     refused = api_clients[throttled_process].post(SIGNUP, json=body, headers=address)
     assert_rate_limited(refused, limit=10, window_seconds=60)
     users = "SELECT count(*) FROM control.users WHERE email = $1"
-    assert await _count(settings, users, email) == 0
+    assert await count_rows(settings, users, email) == 0
     # Another address may still sign up.
     elsewhere = {"X-Forwarded-For": f"192.0.2.{220 + throttled_process}"}
     assert api_clients[0].post(SIGNUP, json=body, headers=elsewhere).status_code == 200
-    assert await _count(settings, users, email) == 1
+    assert await count_rows(settings, users, email) == 1

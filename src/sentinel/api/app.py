@@ -26,6 +26,7 @@ from sentinel.devices.agent_routes import router as agent_router
 from sentinel.devices.routes import router as devices_router
 from sentinel.live.routes import router as live_router
 from sentinel.orgs.routes import router as orgs_router
+from sentinel.privacy.routes import router as privacy_router
 from sentinel.ratelimit.middleware import install_global_limit
 from sentinel.telemetry.routes import router as telemetry_router
 from sentinel.web.routes import router as web_router
@@ -44,6 +45,7 @@ ROUTERS = (
     web_router,
     billing_router,
     alerts_router,
+    privacy_router,
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

@@ -29,6 +29,7 @@ class Permission(StrEnum):
     BILLING_READ = "billing:read"
     BILLING_WRITE = "billing:write"
     PRIVACY_WRITE = "privacy:write"
+    EXPORTS_READ = "exports:read"
     EXPORTS_WRITE = "exports:write"
 
     @property

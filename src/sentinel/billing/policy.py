@@ -19,6 +19,8 @@ from sentinel.billing.plans import Catalog
 
 Status = Literal["active", "trialing", "past_due", "unpaid", "incomplete", "paused", "canceled"]
 GRANTING = frozenset({"active", "trialing", "past_due"})
+# States in which a Stripe subscription still counts as bought (an organization follows it).
+LIVE = GRANTING | {"incomplete"}
 
 
 @dataclass(frozen=True)

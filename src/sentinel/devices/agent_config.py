@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from sentinel.config import Settings
+from sentinel.privacy.settings import load as load_privacy
 
 AGENT_SETTINGS_KEY = "agent"
 
@@ -17,13 +18,19 @@ async def agent_config(conn: asyncpg.Connection, settings: Settings) -> dict[str
     config: dict[str, Any] = {
         "telemetry_interval_s": settings.telemetry_interval_seconds,
         "inventory_interval_h": 24,
-        "collect_user_names": False,
-        "collect_ip_addresses": True,
         "allow_reboot": False,
         "allow_shutdown": False,
     }
     if isinstance(chosen, dict):
         config.update({k: v for k, v in chosen.items() if k in config})
+    # The owner's privacy settings bound what admins chose and decide what is collected.
+    privacy = await load_privacy(conn)
+    config["telemetry_interval_s"] = min(
+        max(int(config["telemetry_interval_s"]), privacy.telemetry_interval_min_s),
+        privacy.telemetry_interval_max_s,
+    )
+    config["collect_user_names"] = privacy.collect_user_names
+    config["collect_ip_addresses"] = privacy.collect_ip_addresses
     return config
 
 

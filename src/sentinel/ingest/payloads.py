@@ -3,16 +3,21 @@
 Ingest trusts the topic — the broker's ACL guarantees a device can only publish under its own
 `sentinel/{org_id}/devices/{device_id}/` — and never an identity inside a payload: a payload
 that names another organization or device is rejected.
+
+Whatever validates here can be stored: text never contains NUL characters and numbers are
+finite (PostgreSQL refuses both), so a bad value is refused as `invalid_schema` up front instead
+of failing a whole batch at write time.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 TOPIC = re.compile(
     r"^sentinel/(?P<org>[0-9a-f-]{36})/devices/(?P<device>[0-9a-f-]{36})/"
@@ -21,7 +26,29 @@ TOPIC = re.compile(
 MAX_SAMPLES = 500
 Pct = Annotated[float, Field(ge=0, le=100)]
 Rate = Annotated[float, Field(ge=0, le=1e12)]
-Text = Annotated[str, StringConstraints(max_length=200)]
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
+
+
+def _storable(value: Any) -> Any:
+    """Free-form JSON (inventory details): no NUL in any string, no NaN or infinity."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
+    return value
+
+
+Details = Annotated[list[dict[Text, Any]], AfterValidator(_storable)]
 
 
 @dataclass(frozen=True)
@@ -42,7 +69,7 @@ def parse_topic(topic: str) -> Topic | None:
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     v: Literal[1]
     # Accepted only so that a mismatch can be detected and refused; never used as identity.
     org_id: UUID | None = None
@@ -50,6 +77,8 @@ class Message(BaseModel):
 
 
 class Sample(BaseModel):
+    # Every number is bounded (so NaN and infinity fail) except `ts`, whose impossible values
+    # (infinity included) are refused per sample as `clock_skew` by the pipeline.
     model_config = ConfigDict(extra="forbid", frozen=True)
     seq: int = Field(ge=0, le=2**62)
     ts: float = Field(gt=0)
@@ -82,14 +111,14 @@ class StatusMessage(Message):
 
 
 class Software(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     name: Text
     version: Text | None = None
     publisher: Text | None = None
 
 
 class InventoryMessage(Message):
-    hostname: Annotated[str, StringConstraints(max_length=253)] | None = None
+    hostname: Annotated[str, StringConstraints(max_length=253, pattern=NO_NUL)] | None = None
     os_name: Text | None = None
     os_version: Text | None = None
     os_build: Text | None = None
@@ -100,8 +129,8 @@ class InventoryMessage(Message):
     cpu_model: Text | None = None
     cpu_cores: Annotated[int, Field(ge=0, le=10_000)] | None = None
     ram_bytes: Annotated[int, Field(ge=0)] | None = None
-    disks: list[dict[Text, Any]] | None = Field(None, max_length=64)
-    network: list[dict[Text, Any]] | None = Field(None, max_length=64)
+    disks: Details | None = Field(None, max_length=64)
+    network: Details | None = Field(None, max_length=64)
     software: list[Software] | None = Field(None, max_length=10_000)
     boot_time: float | None = None
 

@@ -47,6 +47,8 @@ from sentinel.ingest.source import Incoming
 from sentinel.live.events import channel, encode
 from sentinel.live.events import publish as publish_event
 from sentinel.logging import get_logger
+from sentinel.privacy.settings import PrivacySettings
+from sentinel.privacy.settings import load as load_privacy
 
 log = get_logger(__name__)
 INVENTORY_MAX_BYTES = 256 * 1024
@@ -127,6 +129,7 @@ class Pipeline:
         self.publish = publish
         self.metrics = metrics
         self.batches: dict[UUID, OrgBatch] = {}
+        self._privacy_cache: dict[UUID, tuple[float, PrivacySettings]] = {}
 
     # --- validation ---------------------------------------------------------------------
 
@@ -232,7 +235,17 @@ class Pipeline:
             except asyncpg.PostgresError:
                 self._refuse(accepted.item, "write_failed")
 
+    async def _privacy(self, tenant: Tenant) -> PrivacySettings:
+        cached = self._privacy_cache.get(tenant.org_id)
+        if cached is not None and time.monotonic() - cached[0] < self.settings.device_cache_seconds:
+            return cached[1]
+        async with self.router.transaction(tenant) as conn:
+            privacy = await load_privacy(conn)
+        self._privacy_cache[tenant.org_id] = (time.monotonic(), privacy)
+        return privacy
+
     async def _write(self, tenant: Tenant, messages: list[Accepted]) -> None:
+        privacy = await self._privacy(tenant)
         columns: list[list[Any]] = [[] for _ in range(3 + len(SAMPLE_COLUMNS) + 1)]
         stored: dict[UUID, list[int]] = {}
         rejected: dict[UUID, list[int]] = {}
@@ -254,7 +267,9 @@ class Pipeline:
                     columns[2].append(datetime.fromtimestamp(sample.ts, UTC))
                     for i, name in enumerate(SAMPLE_COLUMNS):
                         columns[3 + i].append(values[name])
-                    columns[-1].append(sample_extra(sample, keep_user_names=False))
+                    columns[-1].append(
+                        sample_extra(sample, keep_user_names=privacy.collect_user_names)
+                    )
                     stored.setdefault(device_id, []).append(sample.seq)
                     current = latest.get(device_id)
                     if current is None or sample.ts >= current[0]:
@@ -265,12 +280,13 @@ class Pipeline:
             elif isinstance(message, CommandResultMessage):
                 results.append((device_id, message))
             elif isinstance(message, InventoryMessage):
-                inventories.append(
-                    (
-                        device_id,
-                        message.model_dump(exclude={"v", "org_id", "device_id"}, exclude_none=True),
-                    )
+                inventory = message.model_dump(
+                    exclude={"v", "org_id", "device_id"}, exclude_none=True
                 )
+                if not privacy.collect_ip_addresses:
+                    for interface in inventory.get("network") or []:
+                        interface.pop("ips", None)
+                inventories.append((device_id, inventory))
         changed_presence: list[tuple[UUID, bool]] = []
         async with self.router.transaction(tenant) as conn:
             new_rows = await queries.insert_telemetry(conn, columns) if columns[0] else 0

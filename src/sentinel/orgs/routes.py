@@ -57,8 +57,12 @@ async def rename_org(body: OrgRename, ctx: OrgUpdate, res: Res) -> Any:
 
 @router.delete("/orgs/{org_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_org(body: OrgDeleteConfirm, ctx: OrgDelete, res: Res) -> Response:
-    await service.delete_org(res, ctx, body.confirm)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    receipt_id = await service.delete_org(res, ctx, body.confirm)
+    # The receipt outlives the organization: GET /api/v1/deletion-receipts/{id}.
+    return Response(
+        status_code=status.HTTP_204_NO_CONTENT,
+        headers={"Sentinel-Deletion-Receipt": str(receipt_id)},
+    )
 
 
 @router.get("/orgs/{org_id}/members", response_model=list[Member])

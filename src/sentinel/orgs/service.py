@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from uuid import UUID
 
 from sentinel.api.resources import Resources
 from sentinel.audit.service import Actor, record
@@ -15,6 +16,7 @@ from sentinel.logging import get_logger
 from sentinel.orgs import queries
 from sentinel.orgs.errors import ConfirmationMismatch
 from sentinel.orgs.provisioning import Checkpoint, create_tenant, drop_tenant
+from sentinel.privacy import erasure
 
 log = get_logger(__name__)
 
@@ -83,12 +85,27 @@ async def rename_org(res: Resources, ctx: OrgContext, name: str) -> dict[str, An
     return await get_org(res, ctx)
 
 
-async def delete_org(res: Resources, ctx: OrgContext, confirm: str) -> None:
-    """Drop the schema, the role, memberships, invitations and device credentials."""
+async def delete_org(res: Resources, ctx: OrgContext, confirm: str) -> UUID:
+    """Drop the schema, the role, memberships, invitations and device credentials, then prove
+    nothing remains; returns the id of the deletion receipt."""
     if confirm != ctx.name:
         raise ConfirmationMismatch()
+    removed = await erasure.inventory_before(res, ctx.tenant)
     pool = await res.owner_pools.get(ctx.tenant.shard)
-    async with pool.acquire() as conn, conn.transaction():
-        await queries.delete_org(conn, ctx.org_id)
-        await drop_tenant(conn, ctx.org_id)
-    log.info("organization deleted", org_id=str(ctx.org_id), by=str(ctx.principal.user_id))
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await queries.delete_org(conn, ctx.org_id)
+            await drop_tenant(conn, ctx.org_id)
+        await erasure.sweep(res, ctx.org_id)
+        found = await erasure.verify(res, ctx.org_id, conn)
+    receipt_id = await erasure.record_receipt(
+        res, ctx.org_id, ctx.name, ctx.principal.user_id, removed, found
+    )
+    log.info(
+        "organization deleted",
+        org_id=str(ctx.org_id),
+        by=str(ctx.principal.user_id),
+        verified=erasure.clean(found),
+        receipt_id=str(receipt_id),
+    )
+    return receipt_id

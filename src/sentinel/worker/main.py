@@ -74,7 +74,7 @@ async def run_worker(settings: Settings) -> None:
             jobs.create_task(run_dispatcher(app_pools, router, broker, stop))
             jobs.create_task(run_alerts(settings, app_pools, router, client, stop))
             jobs.create_task(
-                every(3600, stop, lambda: maintenance.partitions(owner_pools), "partitions")
+                every(600, stop, lambda: maintenance.partitions(owner_pools), "upkeep")
             )
             jobs.create_task(
                 every(

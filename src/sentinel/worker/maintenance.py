@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
 import redis.asyncio as redis
 
 from sentinel.config import Settings
-from sentinel.db.partitions import ensure_partitions
+from sentinel.db.partitions import drop_partitions_before, ensure_partitions
 from sentinel.db.pools import ShardPools
-from sentinel.db.tenancy import Tenant, TenantRouter, tenant_schema
+from sentinel.db.tenancy import Tenant, TenantRouter, scope_to_schema, tenant_schema
 from sentinel.live.events import publish
 from sentinel.logging import get_logger
+from sentinel.privacy.queries import purge_audit
+from sentinel.privacy.settings import load as load_privacy
 
 log = get_logger(__name__)
 
@@ -21,15 +27,50 @@ async def all_tenants(pools: ShardPools) -> list[Tenant]:
     return [Tenant(row["id"], row["shard"]) for row in rows]
 
 
+@dataclass
+class Upkeep:
+    created: int = 0
+    dropped: list[str] = field(default_factory=list)
+    audit_purged: int = 0
+
+
+async def upkeep_tenant(
+    owner_pools: ShardPools, tenant: Tenant, now: datetime | None = None
+) -> Upkeep:
+    """Partitions ahead of time and retention: whole telemetry partitions older than the
+    organization's retention are dropped (never deleted row by row); old audit entries go."""
+    now = now or datetime.now(UTC)
+    schema = tenant_schema(tenant.org_id)
+    result = Upkeep()
+    pool = await owner_pools.get(tenant.shard)
+    async with pool.acquire() as conn, conn.transaction():
+        await scope_to_schema(conn, schema)
+        privacy = await load_privacy(conn)
+        keep = timedelta(days=privacy.telemetry_retention_days)
+        months_back = min(3, math.ceil(keep.days / 31))
+        result.created = len(
+            await ensure_partitions(conn, schema, months_back=months_back, now=now)
+        )
+        result.dropped = await drop_partitions_before(conn, schema, now - keep)
+        result.audit_purged = await purge_audit(
+            conn, now - timedelta(days=privacy.audit_retention_days)
+        )
+    if result.created or result.dropped or result.audit_purged:
+        log.info(
+            "tenant upkeep",
+            org_id=str(tenant.org_id),
+            created=result.created,
+            dropped=result.dropped,
+            audit_purged=result.audit_purged,
+        )
+    return result
+
+
 async def partitions(owner_pools: ShardPools) -> int:
-    """Create next months' telemetry partitions for every tenant; returns how many."""
+    """Upkeep for every tenant; returns how many partitions were created."""
     created = 0
     for tenant in await all_tenants(owner_pools):
-        pool = await owner_pools.get(tenant.shard)
-        async with pool.acquire() as conn, conn.transaction():
-            created += len(await ensure_partitions(conn, tenant_schema(tenant.org_id)))
-    if created:
-        log.info("telemetry partitions created", count=created)
+        created += (await upkeep_tenant(owner_pools, tenant)).created
     return created
 
 

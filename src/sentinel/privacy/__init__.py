@@ -1,0 +1,2 @@
+"""Privacy and data lifecycle: minimal collection by default, per-organization retention,
+full export, and verifiable erasure."""
