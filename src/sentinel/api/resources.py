@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from sentinel.auth.service import AuthService
 from sentinel.auth.tokens import AccessTokens, RefreshTokens
@@ -42,11 +44,14 @@ class Resources:
         # The owner role is used only to create and drop tenant schemas and roles.
         owner_pools = ShardPools(settings, "owner", max_size=2)
         control = await app_pools.control()
+        # No retry storm when Redis is down: callers decide (fail open or closed) at once.
         client = redis.Redis(
             host="127.0.0.1",
             port=settings.redis_port,
             password=secrets.redis_password,
-            socket_timeout=3,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 0),
         )
         broker = BrokerEndpoint(
             "127.0.0.1",
