@@ -335,7 +335,9 @@ def export(
             progress.update(task, completed=value)
 
         try:
-            manifest = asyncio.run(export_org(settings, _uuid(org, "--org"), output, days, report))
+            manifest = asyncio.run(
+                export_org(settings, _uuid(org, "--org"), output.absolute(), days, report)
+            )
         except LookupError as exc:
             raise _fail(str(exc)) from None
     rows = sum(f["rows"] for name, f in manifest["files"].items() if name.endswith(".jsonl"))

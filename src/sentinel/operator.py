@@ -121,7 +121,7 @@ async def export_org(
             tenant,
             members,
             ExportRange(end - timedelta(days=days), end),
-            output.absolute(),
+            output,
             progress,
         )
         async with res.router.transaction(tenant) as conn:

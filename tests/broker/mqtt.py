@@ -194,6 +194,7 @@ def connack(
 @contextmanager
 def connected(settings: Settings, enrollment: Enrollment, **options: Any) -> Iterator[DeviceClient]:
     """A `tests.fleet.DeviceClient` connected for the duration of the block, then closed."""
+    wait_accepted(settings, enrollment)  # paho would back off a whole second per refusal
     device = DeviceClient(settings, enrollment, **options)
     try:
         device.connect()

@@ -58,6 +58,19 @@ async def test_every_schema_is_at_the_latest_version(
     assert control == latest_version("control")
 
 
+async def test_no_tenant_schema_or_role_outlives_its_organization(
+    stack: Stack, two_orgs: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    async with owner_connection(stack.settings) as conn:
+        schemas, roles = await tenant_names(conn)
+        orgs = {
+            tenant_schema(r[0]) for r in await conn.fetch("SELECT id FROM control.organizations")
+        }
+    assert {tenant_schema(org_id) for org_id in two_orgs} <= orgs
+    assert schemas == orgs
+    assert roles == orgs
+
+
 def sentinel_migrate(stack: Stack) -> tuple[int, int, int]:
     """Run `sentinel migrate` as an operator would; (control applied, tenants, tenant applied)."""
     env = {**settings_env(stack.settings), "COLUMNS": "200", "NO_COLOR": "1"}

@@ -138,3 +138,28 @@ async def database(settings: Settings, role: Role = "owner") -> AsyncIterator[as
         yield conn
     finally:
         await conn.close()
+
+
+def try_enroll(https: httpx.Client, token: str, hostname: str = "pc") -> httpx.Response:
+    return https.post(AGENT_ENROLL, json={"token": token, "hostname": hostname})
+
+
+def enrollment_tokens(https: httpx.Client, school: School) -> dict[str, dict[str, Any]]:
+    """id → listed enrollment token."""
+    listed = ok(https.get(school.url("enrollment-tokens"), headers=school.owner.headers))
+    return {str(t["id"]): t for t in listed}
+
+
+def create_token(https: httpx.Client, school: School, **fields: Any) -> dict[str, Any]:
+    body = {"label": f"lab {secrets.token_hex(3)}", **fields}
+    created: dict[str, Any] = ok(
+        https.post(school.url("enrollment-tokens"), json=body, headers=school.owner.headers), 201
+    )
+    return created
+
+
+def cut(https: httpx.Client, school: School, action: str, device_id: str) -> httpx.Response:
+    """`revoke`, `decommission` or `delete` a device as the school's owner."""
+    if action == "delete":
+        return https.delete(school.device_url(device_id), headers=school.owner.headers)
+    return https.post(school.device_url(device_id, action), headers=school.owner.headers)

@@ -4,11 +4,13 @@ what a device could not), the ingest counters, and direct reads of a tenant's te
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -79,9 +81,7 @@ def connected(
     """A device connected over MQTTS (optionally with a retained Last Will on `status`)."""
     device = DeviceClient(settings, enrollment)
     if will is not None:
-        device.client.will_set(
-            f"{enrollment.prefix}/status", json.dumps(will), qos=1, retain=True
-        )
+        device.client.will_set(f"{enrollment.prefix}/status", json.dumps(will), qos=1, retain=True)
     device.connect()
     try:
         yield device
@@ -151,7 +151,9 @@ def ingest_stats(client: redis.Redis) -> dict[str, int]:
 
 
 def stats_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    return {
+        k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)
+    }
 
 
 def get_device(https: httpx.Client, org: Org, device_id: str) -> dict[str, Any]:
@@ -190,12 +192,25 @@ def telemetry_table(org_id: str | UUID) -> str:
     return f"{tenant_schema(UUID(str(org_id)))}.telemetry"
 
 
-async def stored_rows(
+def fetch(settings: Settings, query: str, *args: Any) -> list[asyncpg.Record]:
+    """Run one query as the owner, from synchronous test code (on its own event loop in a
+    helper thread, so it never touches the session's loop)."""
+
+    async def run() -> list[asyncpg.Record]:
+        async with owner_db(settings) as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+        return rows
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(run())).result()
+
+
+def stored_rows(
     settings: Settings, org_id: str | UUID, device_id: str | UUID
 ) -> list[asyncpg.Record]:
-    async with owner_db(settings) as conn:
-        rows: list[asyncpg.Record] = await conn.fetch(
-            f"SELECT * FROM {telemetry_table(org_id)} WHERE device_id = $1 ORDER BY seq, ts",
-            UUID(str(device_id)),
-        )
-    return rows
+    """Every stored telemetry row of a device, read straight from the tenant's table."""
+    return fetch(
+        settings,
+        f"SELECT * FROM {telemetry_table(org_id)} WHERE device_id = $1 ORDER BY seq, ts",
+        UUID(str(device_id)),
+    )

@@ -21,14 +21,15 @@ from sentinel.stack.launcher import Stack
 from sentinel.stack.secrets import Secrets
 from tests.fleet import DeviceClient
 from tests.ingest.support import (
+    connected,
     ingest_stats,
     new_device,
     new_org,
-    connected,
     service_publisher,
     stats_delta,
     stored_rows,
     topic,
+    wait_device,
     wait_for,
 )
 
@@ -58,7 +59,7 @@ def rejected_seqs(device: DeviceClient) -> set[int]:
         return {seq for r in device.receipts for seq in expand(r["rejected"])}
 
 
-async def test_bad_input_is_refused_counted_and_harmless(
+def test_bad_input_is_refused_counted_and_harmless(
     https: httpx.Client,
     settings: Settings,
     secrets: Secrets,
@@ -150,15 +151,55 @@ async def test_bad_input_is_refused_counted_and_harmless(
     assert stack.ingest[0].alive()
     assert stack.ingest[0].process is not None and stack.ingest[0].process.pid == ingest_pid
 
-    rows = await stored_rows(settings, org.org_id, good.device_id)
+    rows = stored_rows(settings, org.org_id, good.device_id)
     assert [r["seq"] for r in rows] == [*range(10), 102]
     assert {r["cpu_pct"] for r in rows} == {10.0, 20.0, 3.0}
     for device_id in (revoked.device_id, stranger.device_id):
-        assert await stored_rows(settings, org.org_id, device_id) == []
-    assert await stored_rows(settings, other.org_id, stranger.device_id) == []
+        assert stored_rows(settings, org.org_id, device_id) == []
+    assert stored_rows(settings, other.org_id, stranger.device_id) == []
 
     log = (settings.logs_dir / f"{stack.ingest[0].name}.log").read_text(errors="replace")
     for reason in expected:
         assert f"reason={reason.removeprefix('rejected.')}" in log, reason
     leaked = [m for m in mark.issued if m in log]
     assert not leaked, f"refused payload text in the ingest log: {leaked}"
+
+
+def test_values_the_database_cannot_store_are_refused_up_front(
+    https: httpx.Client, settings: Settings, stack: Stack, redis_client: redis.Redis
+) -> None:
+    """NUL characters and non-finite numbers pass JSON parsing but not PostgreSQL: they are
+    refused as `invalid_schema` before the write, so they never fail (and slow down) a batch,
+    and the valid messages published in between are stored."""
+    org = new_org(https)
+    enrollment = new_device(https, org)
+    now = time.time()
+    poison: list[tuple[str, dict[str, Any]]] = [
+        ("inventory", {"v": 1, "hostname": "pc\u0000"}),
+        ("inventory", {"v": 1, "software": [{"name": "app\u0000"}]}),
+        ("inventory", {"v": 1, "boot_time": float("nan")}),
+        ("inventory", {"v": 1, "disks": [{"mount": "C:\u0000", "total_bytes": 1}]}),
+        ("inventory", {"v": 1, "network": [{"name": "eth0", "speed": float("inf")}]}),
+        ("telemetry", telemetry({"seq": 50, "ts": now, "disks": {"C:\u0000": 50.0}})),
+        ("status", {"v": 1, "state": "online", "agent_version": "1.0\u0000"}),
+    ]
+    before = ingest_stats(redis_client)
+    with connected(settings, enrollment) as device:
+        for seq, (kind, payload) in enumerate(poison):
+            device.publish("telemetry", telemetry({"seq": seq, "ts": now, "cpu_pct": 1.0}))
+            device.publish(kind, payload)
+        device.publish("inventory", {"v": 1, "hostname": "clean-host", "boot_time": now - 60})
+        device.wait_receipts(set(range(len(poison))))
+        expected = {"rejected.invalid_schema": len(poison)}
+        wait_for(
+            lambda: rejected_delta(before, ingest_stats(redis_client)) == expected,
+            timeout=5,
+            what=f"rejection counters {expected}",
+        )
+        assert 50 not in device.stored_seqs()
+    body = wait_device(https, org, enrollment.device_id, lambda d: d["hostname"] == "clean-host")
+    assert body["inventory"]["boot_time"] == now - 60
+    assert [r["seq"] for r in stored_rows(settings, org.org_id, enrollment.device_id)] == list(
+        range(len(poison))
+    )
+    assert stack.ingest[0].alive()

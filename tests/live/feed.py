@@ -73,15 +73,15 @@ class Recorder:
         return [(t, e) for t, e in self.events if e.get("type") == kind]
 
     async def wait_for(
-        self, match: Any, timeout: float = 5.0, what: str = "live event"
+        self, match: Any, within: float = 5.0, what: str = "live event"
     ) -> tuple[float, dict[str, Any]]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             for arrived, event in self.events:
                 if match(event):
                     return arrived, event
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no {what} within {timeout}s; got {self.events[-5:]}")
+                raise TimeoutError(f"no {what} within {within}s; got {self.events[-5:]}")
             await asyncio.sleep(0.01)
 
 

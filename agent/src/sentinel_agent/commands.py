@@ -8,6 +8,7 @@ a result and never executed. Reboot and shutdown run only when the organization 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_MESSAGE = 500
+log = logging.getLogger("sentinel_agent")
 
 
 @dataclass
@@ -54,6 +56,7 @@ def _show_message(text: str) -> str:
     if wall:
         subprocess.run([wall], input=text, text=True, check=False, timeout=10)
         return "broadcast with wall"
+    log.info("message for the user of this device: %s", text)
     return "no display method available; message logged"
 
 
@@ -87,7 +90,7 @@ class CommandRunner:
             args = command.get("args") or {}
             if not isinstance(args, dict):
                 raise TypeError("args must be an object")
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return {"v": 1, "id": None, "status": "rejected", "output": "malformed command"}
         with self._lock:
             row = self._db.execute(
@@ -95,11 +98,28 @@ class CommandRunner:
             ).fetchone()
             if row is not None:
                 return dict(json.loads(row[0]), replay=True)
-            result = self._run(
-                command_id, name, args, command.get("expires_at"), policy, refresh_inventory
-            )
+            # Recorded before it runs: if the agent dies meanwhile, a redelivery is answered
+            # with this instead of running the command a second time.
+            interrupted = {
+                "v": 1,
+                "id": command_id,
+                "status": "failed",
+                "output": "the agent stopped while running this command",
+            }
             self._db.execute(
-                "INSERT INTO commands (id, result) VALUES (?, ?)", (command_id, json.dumps(result))
+                "INSERT INTO commands (id, result) VALUES (?, ?)",
+                (command_id, json.dumps(interrupted)),
+            )
+            try:
+                result = self._run(
+                    command_id, name, args, command.get("expires_at"), policy, refresh_inventory
+                )
+            except Exception as exc:  # an action failed (no `shutdown`, a hung notifier, ...)
+                log.warning("command %s (%s) failed: %r", command_id, name[:50], exc)
+                output = f"{name[:50]} failed: {exc.__class__.__name__}: {exc}"[:MAX_MESSAGE]
+                result = dict(interrupted, output=output)
+            self._db.execute(
+                "UPDATE commands SET result = ? WHERE id = ?", (json.dumps(result), command_id)
             )
         if name == "restart_agent" and result["status"] == "done":
             restart_agent()

@@ -159,11 +159,19 @@ class Agent:
             self.wake.set()
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        # An exception escaping a paho callback ends paho's network thread: the agent would
+        # go on sampling but never send, receive or reconnect again.
+        try:
+            self._handle_message(message)
+        except Exception:
+            log.exception("could not handle a message on %s", message.topic)
+
+    def _handle_message(self, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/receipts"):
             try:
                 receipt = json.loads(message.payload)
                 seqs = expand(receipt.get("stored", [])) + expand(receipt.get("rejected", []))
-            except (ValueError, TypeError, AttributeError):
+            except (ValueError, TypeError, AttributeError, RecursionError):
                 log.warning("ignored a malformed receipt")
                 return
             self.spool.acknowledge(seqs)
