@@ -423,7 +423,7 @@ def ingest_stats(data_dir: DataDir = None) -> None:
 
 
 @app.command("serve-api", hidden=True)
-def serve_api() -> None:
+def serve_api(port: Annotated[int | None, typer.Option(min=1, max=65535)] = None) -> None:
     """Run the API server (started by `sentinel up`)."""
     import uvicorn
 
@@ -436,7 +436,7 @@ def serve_api() -> None:
         "sentinel.api.app:create_app",
         factory=True,
         host="127.0.0.1",
-        port=settings.api_port,
+        port=port or settings.api_port,
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         access_log=False,

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     ingest_batch_seconds: float = Field(0.1, gt=0, le=10)
     ingest_max_payload_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
     ingest_processes: int = Field(1, ge=1, le=16)
+    api_processes: int = Field(1, ge=1, le=16)
     device_cache_seconds: float = Field(5.0, ge=0, le=300)
     # Alerts and notifications. E-mail is off until an SMTP host is set.
     alert_eval_seconds: float = Field(15.0, gt=0, le=3600)

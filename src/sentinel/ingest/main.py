@@ -35,7 +35,7 @@ async def run_ingest(settings: Settings, index: int) -> None:
         "127.0.0.1", settings.mqtt_internal_port, SERVICE_USERNAME, secrets.mqtt_service_password
     )
     source = MqttSource(endpoint, f"sentinel-ingest-{index}", loop, queue)
-    metrics = IngestMetrics()
+    metrics = IngestMetrics(index)
     pipeline = Pipeline(settings, pools, cache, source.ack, source.publish, metrics)
 
     async def report() -> None:

@@ -25,7 +25,8 @@ REJECTION_REASONS = (
 
 
 class IngestMetrics:
-    def __init__(self) -> None:
+    def __init__(self, index: int | None = None) -> None:
+        self.index = index
         self.pending: Counter[str] = Counter()
         self.totals: Counter[str] = Counter()
         self._last_log: dict[str, float] = {}
@@ -54,6 +55,8 @@ class IngestMetrics:
             async with client.pipeline(transaction=False) as pipe:
                 for name, amount in pending.items():
                     pipe.hincrby(STATS_KEY, name, amount)
+                    if self.index is not None:  # per process, to see how replicas share load
+                        pipe.hincrby(f"{STATS_KEY}:{self.index}", name, amount)
                 await pipe.execute()
         except redis.RedisError:
             self.pending.update(pending)  # keep them for the next flush

@@ -14,6 +14,7 @@ import httpx
 from sentinel.stack.binaries import find_binary
 from sentinel.stack.component import Component, Listen
 from sentinel.stack.files import write_atomic
+from sentinel.stack.sentinel_processes import api_ports
 
 SECURITY_HEADERS = """\
 		Strict-Transport-Security "max-age=31536000; includeSubDomains"
@@ -43,6 +44,7 @@ class Caddy(Component):
     def prepare(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         s = self.settings
+        upstreams = " ".join(f"127.0.0.1:{port}" for port in api_ports(s))
         write_atomic(
             self.home / "Caddyfile",
             f"""{{
@@ -67,7 +69,11 @@ https://:{s.https_port} {{
 	header {{
 {SECURITY_HEADERS}
 	}}
-	reverse_proxy 127.0.0.1:{s.api_port}
+	reverse_proxy {upstreams} {{
+		lb_policy round_robin
+		lb_try_duration 5s
+		fail_duration 10s
+	}}
 }}
 
 http://:{s.http_port} {{

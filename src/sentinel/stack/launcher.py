@@ -57,7 +57,8 @@ class Stack:
         self.postgres = Postgres(settings)
         self.redis = Redis(settings)
         self.mosquitto = Mosquitto(settings)
-        self.api = Api(settings)
+        self.apis = [Api(settings, i) for i in range(settings.api_processes)]
+        self.api = self.apis[0]
         self.worker = Worker(settings)
         self.ingest = [Ingest(settings, i) for i in range(settings.ingest_processes)]
         self.caddy = Caddy(settings)
@@ -65,7 +66,7 @@ class Stack:
             self.postgres,
             self.redis,
             self.mosquitto,
-            self.api,
+            *self.apis,
             self.worker,
             *self.ingest,
             self.caddy,

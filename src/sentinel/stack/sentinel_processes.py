@@ -35,24 +35,35 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def api_ports(settings: Settings) -> list[int]:
+    """API replica i listens on `api_port + i`; Caddy balances across all of them."""
+    return [settings.api_port + i for i in range(settings.api_processes)]
+
+
 class Api(Component):
-    name = "api"
+    """One API replica; any replica can serve any client (state lives in PostgreSQL/Redis)."""
+
+    def __init__(self, settings: Settings, index: int = 0) -> None:
+        super().__init__(settings)
+        self.index = index
+        self.port = settings.api_port + index
+        self.name = "api" if index == 0 else f"api-{index}"
 
     @property
     def listens(self) -> list[Listen]:
-        return [Listen("127.0.0.1", self.settings.api_port)]
+        return [Listen("127.0.0.1", self.port)]
 
     def prepare(self) -> None:
         pass
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "sentinel", "serve-api"]
+        return [sys.executable, "-m", "sentinel", "serve-api", "--port", str(self.port)]
 
     def environment(self) -> dict[str, str]:
         return settings_env(self.settings)
 
     def probe(self) -> None:
-        response = httpx.get(f"http://127.0.0.1:{self.settings.api_port}/readyz", timeout=2)
+        response = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2)
         response.raise_for_status()
 
 
