@@ -64,18 +64,18 @@ async def revoke_device(settings: Settings, org_id: UUID, device_id: UUID) -> bo
             if org is None:
                 return False
             await device_queries.set_credential_status(conn, org_id, device_id, "revoked")
-            await res.router.enter(conn, Tenant(org_id, org["shard"]))
-            if await device_queries.device(conn, device_id) is None:
-                raise LookupError(f"no device {device_id} in organization {org_id}")
-            await device_queries.set_device_status(conn, device_id, "revoked")
-            await record(
-                conn,
-                OPERATOR,
-                "device.revoked",
-                target_type="device",
-                target_id=str(device_id),
-                after={"status": "revoked"},
-            )
+            async with res.router.alongside(conn, Tenant(org_id, org["shard"])) as conn:
+                if await device_queries.device(conn, device_id) is None:
+                    raise LookupError(f"no device {device_id} in organization {org_id}")
+                await device_queries.set_device_status(conn, device_id, "revoked")
+                await record(
+                    conn,
+                    OPERATOR,
+                    "device.revoked",
+                    target_type="device",
+                    target_id=str(device_id),
+                    after={"status": "revoked"},
+                )
         return True
     finally:
         await res.close()

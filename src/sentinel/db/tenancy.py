@@ -67,6 +67,24 @@ class TenantRouter:
             await self._scope(conn, tenant)
             yield conn
 
+    @asynccontextmanager
+    async def alongside(
+        self, conn: asyncpg.Connection, tenant: Tenant
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """The tenant side of a control-plane change, committed with it.
+
+        On the control shard this narrows `conn`'s own transaction to the tenant (one atomic
+        commit). A tenant on another shard gets its own transaction there, committed just
+        before the control transaction: without two-phase commit a crash between the two can
+        leave the tenant side applied alone, never the control side alone.
+        """
+        if tenant.shard == DEFAULT_SHARD:
+            await self.enter(conn, tenant)
+            yield conn
+        else:
+            async with self.transaction(tenant) as tenant_conn:
+                yield tenant_conn
+
     async def enter(self, conn: asyncpg.Connection, tenant: Tenant) -> None:
         """Narrow a control-plane transaction to `tenant` for the rest of it.
 

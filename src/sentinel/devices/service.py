@@ -75,21 +75,21 @@ async def create_enrollment_token(
             body.max_uses,
             ctx.principal.user_id,
         )
-        await res.router.enter(conn, ctx.tenant)
-        await _require_group(conn, body.group_id)
-        await record(
-            conn,
-            ctx.actor,
-            "enrollment_token.created",
-            target_type="enrollment_token",
-            target_id=str(row["id"]),
-            after={
-                "label": body.label,
-                "max_uses": body.max_uses,
-                "expires_at": expires.isoformat(),
-                "group_id": body.group_id,
-            },
-        )
+        async with res.router.alongside(conn, ctx.tenant) as conn:
+            await _require_group(conn, body.group_id)
+            await record(
+                conn,
+                ctx.actor,
+                "enrollment_token.created",
+                target_type="enrollment_token",
+                target_id=str(row["id"]),
+                after={
+                    "label": body.label,
+                    "max_uses": body.max_uses,
+                    "expires_at": expires.isoformat(),
+                    "group_id": body.group_id,
+                },
+            )
     return {**dict(row), "token": token}
 
 
@@ -103,15 +103,15 @@ async def revoke_enrollment_token(res: Resources, ctx: OrgContext, token_id: UUI
         row = await queries.revoke_enrollment_token(conn, ctx.org_id, token_id)
         if row is None:
             raise NotFound("No such active enrollment token.")
-        await res.router.enter(conn, ctx.tenant)
-        await record(
-            conn,
-            ctx.actor,
-            "enrollment_token.revoked",
-            target_type="enrollment_token",
-            target_id=str(token_id),
-            before={"label": row["label"]},
-        )
+        async with res.router.alongside(conn, ctx.tenant) as conn:
+            await record(
+                conn,
+                ctx.actor,
+                "enrollment_token.revoked",
+                target_type="enrollment_token",
+                target_id=str(token_id),
+                before={"label": row["label"]},
+            )
 
 
 # --- enrollment (called by the agent) -----------------------------------------------------------
@@ -154,22 +154,26 @@ async def enroll(
             conn, device_id, org_id, issued.sha256, username, issued.broker_hash
         )
         await queries.use_enrollment_token(conn, row["id"])
-        await res.router.enter(conn, Tenant(org_id, row["shard"]))
-        group_id = row["group_id"]
-        if group_id is not None and await queries.group(conn, group_id) is None:
-            group_id = None  # the group was deleted after the token was made
-        device = await queries.insert_device(
-            conn, device_id, name or hostname or "New device", hostname, group_id, row["id"]
-        )
-        actor = Actor("device", str(device_id), device["name"], ip)
-        await record(
-            conn,
-            actor,
-            "device.enrolled",
-            target_type="device",
-            target_id=str(device_id),
-            after={"name": device["name"], "hostname": hostname, "enrollment_token": row["label"]},
-        )
+        async with res.router.alongside(conn, Tenant(org_id, row["shard"])) as conn:
+            group_id = row["group_id"]
+            if group_id is not None and await queries.group(conn, group_id) is None:
+                group_id = None  # the group was deleted after the token was made
+            device = await queries.insert_device(
+                conn, device_id, name or hostname or "New device", hostname, group_id, row["id"]
+            )
+            actor = Actor("device", str(device_id), device["name"], ip)
+            await record(
+                conn,
+                actor,
+                "device.enrolled",
+                target_type="device",
+                target_id=str(device_id),
+                after={
+                    "name": device["name"],
+                    "hostname": hostname,
+                    "enrollment_token": row["label"],
+                },
+            )
     await publish(res.redis, org_id, "device.enrolled", device_id=device_id, name=device["name"])
     log.info("device enrolled", org_id=str(org_id), device_id=str(device_id))
     return Enrolled(org_id, device_id, issued.token, username)
@@ -278,20 +282,20 @@ async def _change_credential(
             # Decommissioned is final; "revoked" would take the device's seat back.
             raise DeviceNotActive()
         await queries.set_credential_status(conn, ctx.org_id, device_id, status)
-        await res.router.enter(conn, ctx.tenant)
-        device = await queries.device(conn, device_id)
-        if device is None:
-            raise NotFound("No such device.")
-        await queries.set_device_status(conn, device_id, status)
-        await record(
-            conn,
-            ctx.actor,
-            action,
-            target_type="device",
-            target_id=str(device_id),
-            before={"status": device["status"]},
-            after={"status": status},
-        )
+        async with res.router.alongside(conn, ctx.tenant) as conn:
+            device = await queries.device(conn, device_id)
+            if device is None:
+                raise NotFound("No such device.")
+            await queries.set_device_status(conn, device_id, status)
+            await record(
+                conn,
+                ctx.actor,
+                action,
+                target_type="device",
+                target_id=str(device_id),
+                before={"status": device["status"]},
+                after={"status": status},
+            )
     await publish(
         res.redis, ctx.org_id, "presence", device_id=device_id, online=False, status=status
     )
@@ -311,14 +315,18 @@ async def rotate_device_token(res: Resources, ctx: OrgContext, device_id: UUID) 
         rotated = await queries.rotate_credential(
             conn, ctx.org_id, device_id, issued.sha256, issued.broker_hash
         )
-        await res.router.enter(conn, ctx.tenant)
-        if await queries.device(conn, device_id) is None:
-            raise NotFound("No such device.")
-        if not rotated:
-            raise DeviceNotActive()
-        await record(
-            conn, ctx.actor, "device.token_rotated", target_type="device", target_id=str(device_id)
-        )
+        async with res.router.alongside(conn, ctx.tenant) as conn:
+            if await queries.device(conn, device_id) is None:
+                raise NotFound("No such device.")
+            if not rotated:
+                raise DeviceNotActive()
+            await record(
+                conn,
+                ctx.actor,
+                "device.token_rotated",
+                target_type="device",
+                target_id=str(device_id),
+            )
     return {
         "device_id": device_id,
         "device_token": issued.token,
@@ -329,19 +337,19 @@ async def rotate_device_token(res: Resources, ctx: OrgContext, device_id: UUID) 
 async def delete_device(res: Resources, ctx: OrgContext, device_id: UUID) -> None:
     async with res.pool.acquire() as conn, conn.transaction():
         await queries.delete_credential(conn, ctx.org_id, device_id)
-        await res.router.enter(conn, ctx.tenant)
-        device = await queries.device(conn, device_id)
-        if device is None:
-            raise NotFound("No such device.")
-        await queries.delete_device(conn, device_id)
-        await record(
-            conn,
-            ctx.actor,
-            "device.deleted",
-            target_type="device",
-            target_id=str(device_id),
-            before={"name": device["name"]},
-        )
+        async with res.router.alongside(conn, ctx.tenant) as conn:
+            device = await queries.device(conn, device_id)
+            if device is None:
+                raise NotFound("No such device.")
+            await queries.delete_device(conn, device_id)
+            await record(
+                conn,
+                ctx.actor,
+                "device.deleted",
+                target_type="device",
+                target_id=str(device_id),
+                before={"name": device["name"]},
+            )
     await publish(res.redis, ctx.org_id, "device.deleted", device_id=device_id)
 
 

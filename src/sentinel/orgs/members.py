@@ -61,16 +61,16 @@ async def change_role(res: Resources, ctx: OrgContext, user_id: UUID, role: Role
         if current != role:
             await queries.set_role(conn, ctx.org_id, user_id, role)
             email = await queries.user_email(conn, user_id)
-            await res.router.enter(conn, ctx.tenant)
-            await record(
-                conn,
-                ctx.actor,
-                "member.role_changed",
-                target_type="user",
-                target_id=str(user_id),
-                before={"role": current, "email": email},
-                after={"role": role, "email": email},
-            )
+            async with res.router.alongside(conn, ctx.tenant) as conn:
+                await record(
+                    conn,
+                    ctx.actor,
+                    "member.role_changed",
+                    target_type="user",
+                    target_id=str(user_id),
+                    before={"role": current, "email": email},
+                    after={"role": role, "email": email},
+                )
     return {"user_id": user_id, "role": role}
 
 
@@ -85,15 +85,15 @@ async def remove_member(res: Resources, ctx: OrgContext, user_id: UUID) -> None:
             raise LastOwner()
         email = await queries.user_email(conn, user_id)
         await queries.delete_membership(conn, ctx.org_id, user_id)
-        await res.router.enter(conn, ctx.tenant)
-        await record(
-            conn,
-            ctx.actor,
-            "member.removed",
-            target_type="user",
-            target_id=str(user_id),
-            before={"role": current, "email": email},
-        )
+        async with res.router.alongside(conn, ctx.tenant) as conn:
+            await record(
+                conn,
+                ctx.actor,
+                "member.removed",
+                target_type="user",
+                target_id=str(user_id),
+                before={"role": current, "email": email},
+            )
 
 
 async def invite(res: Resources, ctx: OrgContext, email: str, role: Role) -> dict[str, Any]:
@@ -111,15 +111,15 @@ async def invite(res: Resources, ctx: OrgContext, email: str, role: Role) -> dic
             ctx.principal.user_id,
             expires,
         )
-        await res.router.enter(conn, ctx.tenant)
-        await record(
-            conn,
-            ctx.actor,
-            "invitation.created",
-            target_type="invitation",
-            target_id=str(row["id"]),
-            after={"email": email, "role": role},
-        )
+        async with res.router.alongside(conn, ctx.tenant) as conn:
+            await record(
+                conn,
+                ctx.actor,
+                "invitation.created",
+                target_type="invitation",
+                target_id=str(row["id"]),
+                after={"email": email, "role": role},
+            )
     # Until e-mail delivery exists, the inviter passes the link on; it is shown only here.
     return {
         **dict(row),
@@ -139,15 +139,15 @@ async def revoke_invitation(res: Resources, ctx: OrgContext, invitation_id: UUID
         if row is None:
             raise NotFound("No such pending invitation.")
         _check_owner_rules(ctx, Role(row["role"]), None)
-        await res.router.enter(conn, ctx.tenant)
-        await record(
-            conn,
-            ctx.actor,
-            "invitation.revoked",
-            target_type="invitation",
-            target_id=str(invitation_id),
-            before={"email": row["email"]},
-        )
+        async with res.router.alongside(conn, ctx.tenant) as conn:
+            await record(
+                conn,
+                ctx.actor,
+                "invitation.revoked",
+                target_type="invitation",
+                target_id=str(invitation_id),
+                before={"email": row["email"]},
+            )
 
 
 async def accept_invitation(
@@ -168,13 +168,13 @@ async def accept_invitation(
         if not await queries.insert_membership(conn, row["org_id"], principal.user_id, row["role"]):
             raise AlreadyMember()
         await queries.mark_invitation_accepted(conn, row["id"])
-        await res.router.enter(conn, Tenant(row["org_id"], row["shard"]))
-        await record(
-            conn,
-            actor,
-            "member.joined",
-            target_type="user",
-            target_id=str(principal.user_id),
-            after={"role": row["role"], "email": email},
-        )
+        async with res.router.alongside(conn, Tenant(row["org_id"], row["shard"])) as conn:
+            await record(
+                conn,
+                actor,
+                "member.joined",
+                target_type="user",
+                target_id=str(principal.user_id),
+                after={"role": row["role"], "email": email},
+            )
     return {"org_id": row["org_id"], "name": row["name"], "role": row["role"]}

@@ -72,16 +72,16 @@ async def get_org(res: Resources, ctx: OrgContext) -> dict[str, Any]:
 async def rename_org(res: Resources, ctx: OrgContext, name: str) -> dict[str, Any]:
     async with res.pool.acquire() as conn, conn.transaction():
         await queries.rename_org(conn, ctx.org_id, name)
-        await res.router.enter(conn, ctx.tenant)
-        await record(
-            conn,
-            ctx.actor,
-            "org.renamed",
-            target_type="organization",
-            target_id=str(ctx.org_id),
-            before={"name": ctx.name},
-            after={"name": name},
-        )
+        async with res.router.alongside(conn, ctx.tenant) as conn:
+            await record(
+                conn,
+                ctx.actor,
+                "org.renamed",
+                target_type="organization",
+                target_id=str(ctx.org_id),
+                before={"name": ctx.name},
+                after={"name": name},
+            )
     return await get_org(res, ctx)
 
 
