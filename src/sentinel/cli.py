@@ -344,6 +344,26 @@ def export(
     console.print(f"wrote {output} ({rows} rows in {len(manifest['files'])} files)")
 
 
+@app.command("move-org")
+def move_org(
+    org: Annotated[str, typer.Option(help="The organization to move.")],
+    to: Annotated[str, typer.Option(help="The target shard (see SENTINEL_EXTRA_SHARDS).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Move an organization's data to another PostgreSQL shard without losing any."""
+    import asyncio
+
+    from sentinel.orgs.moving import MoveError
+    from sentinel.orgs.moving import move_org as run_move
+
+    settings = _operator(data_dir)
+    try:
+        result = asyncio.run(run_move(settings, _uuid(org, "--org"), to, console.print))
+    except MoveError as exc:
+        raise _fail(str(exc)) from None
+    print(json.dumps(result))
+
+
 devices_app = typer.Typer(help="Operator commands for devices.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 

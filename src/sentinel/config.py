@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     ingest_max_payload_bytes: int = Field(64 * 1024, ge=1024, le=1024 * 1024)
     ingest_processes: int = Field(1, ge=1, le=16)
     api_processes: int = Field(1, ge=1, le=16)
+    # Tenant shards beyond the main cluster (which also holds the control schema): name → port
+    # of a PostgreSQL cluster the local stack runs too. New organizations go to `main` or to
+    # the shard holding the fewest organizations.
+    extra_shards: dict[str, int] = Field(default_factory=dict)
+    org_placement: Literal["main", "least_loaded"] = "main"
     device_cache_seconds: float = Field(5.0, ge=0, le=300)
     # Alerts and notifications. E-mail is off until an SMTP host is set.
     alert_eval_seconds: float = Field(15.0, gt=0, le=3600)

@@ -14,7 +14,7 @@ from uuid import UUID
 from fastapi import Depends, Request
 
 from sentinel.api.deps import Res, client_ip
-from sentinel.api.problems import Forbidden, NotFound
+from sentinel.api.problems import Forbidden, NotFound, Problem
 from sentinel.audit.service import Actor
 from sentinel.auth.principal import CurrentUser
 from sentinel.auth.verifier import Principal
@@ -23,6 +23,18 @@ from sentinel.db.tenancy import Tenant
 from sentinel.orgs import queries as org_queries
 
 PERMISSION_ATTR = "sentinel_permission"
+
+
+class OrgMoving(Problem):
+    """Only members reach this (the membership check comes first), so it reveals nothing."""
+
+    status = 503
+    code = "organization_moving"
+    title = "This organization is being moved; try again in a minute"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers = {"Retry-After": "30"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,8 @@ def require(permission: Permission) -> Any:
             row = await org_queries.membership(conn, org_uuid, principal.user_id)
         if row is None:
             raise NotFound("No such organization.")
+        if row["moving"]:
+            raise OrgMoving()
         role = Role(row["role"])
         if not allowed(role, permission):
             raise Forbidden(f"Your role ({role}) cannot do this.")

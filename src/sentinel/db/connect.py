@@ -56,7 +56,21 @@ class PgTarget:
         }
 
 
-def pg_target(settings: Settings, role: Role, database: str | None = None) -> PgTarget:
+MAIN_SHARD = "main"
+
+
+def shard_port(settings: Settings, shard: str) -> int:
+    if shard == MAIN_SHARD:
+        return settings.pg_port
+    try:
+        return settings.extra_shards[shard]
+    except KeyError:
+        raise LookupError(f"unknown shard {shard!r}") from None
+
+
+def pg_target(
+    settings: Settings, role: Role, database: str | None = None, shard: str = MAIN_SHARD
+) -> PgTarget:
     secrets = load_secrets(settings.secrets_dir)
     password = {
         "superuser": secrets.pg_superuser_password,
@@ -65,7 +79,7 @@ def pg_target(settings: Settings, role: Role, database: str | None = None) -> Pg
     }[role]
     return PgTarget(
         host=PG_HOST,
-        port=settings.pg_port,
+        port=shard_port(settings, shard),
         database=database or settings.pg_database,
         user=ROLE_NAMES[role],
         password=password,

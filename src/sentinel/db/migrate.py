@@ -177,7 +177,7 @@ async def migrate_everything(
         on_start(len(tenants))
 
     async def owner_connection(shard: str) -> asyncpg.Connection:
-        return await connect(pg_target(settings, "owner"))
+        return await connect(pg_target(settings, "owner", shard=shard))
 
     results = await migrate_all_tenants(
         owner_connection, tenants, settings.tenant_migration_parallelism, on_done

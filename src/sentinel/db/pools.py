@@ -7,9 +7,9 @@ import asyncio
 import asyncpg
 
 from sentinel.config import Settings
-from sentinel.db.connect import Role, create_pool, pg_target
+from sentinel.db.connect import MAIN_SHARD, Role, create_pool, pg_target
 
-DEFAULT_SHARD = "main"
+DEFAULT_SHARD = MAIN_SHARD
 
 
 class UnknownShardError(LookupError):
@@ -27,7 +27,7 @@ class ShardPools:
         self._lock = asyncio.Lock()
 
     def shards(self) -> list[str]:
-        return [DEFAULT_SHARD]
+        return [DEFAULT_SHARD, *self.settings.extra_shards]
 
     async def get(self, shard: str = DEFAULT_SHARD) -> asyncpg.Pool:
         if shard not in self.shards():
@@ -37,7 +37,7 @@ class ShardPools:
             return pool
         async with self._lock:
             if shard not in self._pools:
-                target = pg_target(self.settings, self.role)
+                target = pg_target(self.settings, self.role, shard=shard)
                 self._pools[shard] = await create_pool(target, max_size=self.max_size)
             return self._pools[shard]
 

@@ -67,7 +67,7 @@ async def enrollment_token_for_update(
 ) -> Record | None:
     row: Record | None = await conn.fetchrow(
         """SELECT t.id, t.org_id, t.label, t.group_id, t.expires_at, t.max_uses, t.uses,
-                  t.revoked_at, o.shard, o.seat_limit
+                  t.revoked_at, o.shard, o.seat_limit, o.moving
            FROM control.enrollment_tokens t JOIN control.organizations o ON o.id = t.org_id
            WHERE t.token_sha256 = $1 FOR UPDATE OF t, o""",
         token_sha256,

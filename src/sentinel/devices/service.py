@@ -20,7 +20,7 @@ import asyncpg
 from sentinel.api.problems import Conflict, NotFound
 from sentinel.api.resources import Resources
 from sentinel.audit.service import Actor, record
-from sentinel.authz.guard import OrgContext
+from sentinel.authz.guard import OrgContext, OrgMoving
 from sentinel.db.tenancy import Tenant
 from sentinel.devices import queries
 from sentinel.devices.credentials import (
@@ -140,6 +140,8 @@ async def enroll(
             or row["uses"] >= row["max_uses"]
         ):
             raise EnrollmentTokenInvalid()
+        if row["moving"]:
+            raise OrgMoving()
         org_id: UUID = row["org_id"]
         used = await queries.seats_used(conn, org_id)
         if used >= row["seat_limit"]:

@@ -47,13 +47,21 @@ from sentinel.ingest.source import Incoming
 from sentinel.live.events import channel, encode
 from sentinel.live.events import publish as publish_event
 from sentinel.logging import get_logger
+from sentinel.orgs import queries as org_queries
 from sentinel.privacy.settings import PrivacySettings
 from sentinel.privacy.settings import load as load_privacy
 
 log = get_logger(__name__)
 INVENTORY_MAX_BYTES = 256 * 1024
 FUTURE_TOLERANCE = timedelta(minutes=10)
+
+
+class OrgMovingError(Exception):
+    """Writes wait (unacknowledged, so nothing is lost) while the organization moves."""
+
+
 CONNECTION_ERRORS = (
+    OrgMovingError,
     OSError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
@@ -111,6 +119,27 @@ class DeviceCache:
         return status, shard
 
 
+class OrgCache:
+    """Each organization's shard and whether it is moving; short-lived, so a move (which
+    waits longer than this before copying) never races a write to the old shard."""
+
+    def __init__(self, pools: ShardPools, ttl: float) -> None:
+        self.pools = pools
+        self.ttl = ttl
+        self._entries: dict[UUID, tuple[float, str, bool]] = {}
+
+    async def lookup(self, org_id: UUID) -> tuple[str, bool]:
+        cached = self._entries.get(org_id)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1], cached[2]
+        pool = await self.pools.control()
+        async with pool.acquire() as conn:
+            row = await org_queries.shard_state(conn, org_id)
+        shard, moving = (row["shard"], row["moving"]) if row else ("", False)
+        self._entries[org_id] = (time.monotonic(), shard, moving)
+        return shard, moving
+
+
 class Pipeline:
     def __init__(
         self,
@@ -124,6 +153,7 @@ class Pipeline:
         self.settings = settings
         self.router = TenantRouter(pools)
         self.devices = DeviceCache(pools, settings.device_cache_seconds)
+        self.orgs = OrgCache(pools, settings.device_cache_seconds)
         self.cache = cache
         self.ack = ack
         self.publish = publish
@@ -203,6 +233,11 @@ class Pipeline:
 
     async def _flush(self, org_id: UUID, batch: OrgBatch) -> None:
         try:
+            shard, moving = await self.orgs.lookup(org_id)
+            if moving:
+                raise OrgMovingError(str(org_id))
+            if shard and shard != batch.tenant.shard:  # the organization moved meanwhile
+                batch.tenant = Tenant(org_id, shard)
             await self._write(batch.tenant, batch.messages)
         except CONNECTION_ERRORS as exc:
             batch.attempts += 1

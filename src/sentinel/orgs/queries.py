@@ -11,7 +11,7 @@ from asyncpg import Record
 
 async def membership(conn: asyncpg.Connection, org_id: UUID, user_id: UUID) -> Record | None:
     row: Record | None = await conn.fetchrow(
-        """SELECT m.role, o.name, o.shard FROM control.memberships m
+        """SELECT m.role, o.name, o.shard, o.moving FROM control.memberships m
            JOIN control.organizations o ON o.id = m.org_id
            WHERE m.org_id = $1 AND m.user_id = $2""",
         org_id,
@@ -32,6 +32,29 @@ async def insert_org(
         created_by,
     )
     return row
+
+
+async def shard_state(conn: asyncpg.Connection, org_id: UUID) -> Record | None:
+    row: Record | None = await conn.fetchrow(
+        "SELECT shard, moving FROM control.organizations WHERE id = $1", org_id
+    )
+    return row
+
+
+async def set_moving(
+    conn: asyncpg.Connection, org_id: UUID, moving: bool, shard: str | None = None
+) -> None:
+    await conn.execute(
+        "UPDATE control.organizations SET moving = $2, shard = coalesce($3, shard) WHERE id = $1",
+        org_id,
+        moving,
+        shard,
+    )
+
+
+async def orgs_per_shard(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch("SELECT shard, count(*) AS n FROM control.organizations GROUP BY 1")
+    return {row["shard"]: int(row["n"]) for row in rows}
 
 
 async def orgs_of_user(conn: asyncpg.Connection, user_id: UUID) -> list[Record]:

@@ -29,9 +29,12 @@ async def create_org(
     checkpoint: Checkpoint | None = None,
 ) -> dict[str, Any]:
     """Create the organization, its schema and role, and make the creator its owner — all in
-    one transaction on the owner connection."""
+    one transaction on the owner connection (or, on another shard, schema first and the
+    control rows second, with the schema dropped again if the second step fails)."""
     org_id = uuid.uuid4()
-    shard = DEFAULT_SHARD
+    shard = await place(res)
+    if shard != DEFAULT_SHARD:
+        return await _create_on_shard(res, principal, actor, name, org_id, shard)
     pool = await res.owner_pools.get(shard)
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.insert_org(conn, org_id, name, shard, principal.user_id)
@@ -49,6 +52,47 @@ async def create_org(
         if checkpoint is not None:
             await checkpoint("owner_added")
     log.info("organization created", org_id=str(org_id))
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "role": Role.OWNER,
+        "created_at": row["created_at"],
+    }
+
+
+async def place(res: Resources) -> str:
+    """The shard for a new organization: `main`, or the one holding the fewest."""
+    if res.settings.org_placement == "main" or not res.settings.extra_shards:
+        return DEFAULT_SHARD
+    async with res.pool.acquire() as conn:
+        counts = await queries.orgs_per_shard(conn)
+    return min(res.owner_pools.shards(), key=lambda shard: (counts.get(shard, 0), shard))
+
+
+async def _create_on_shard(
+    res: Resources, principal: Principal, actor: Actor, name: str, org_id: UUID, shard: str
+) -> dict[str, Any]:
+    pool = await res.owner_pools.get(shard)
+    async with pool.acquire() as conn, conn.transaction():
+        await create_tenant(conn, org_id)
+        await record(
+            conn,
+            actor,
+            "org.created",
+            target_type="organization",
+            target_id=str(org_id),
+            after={"name": name, "shard": shard},
+        )
+    try:
+        control = await res.owner_pools.get(DEFAULT_SHARD)
+        async with control.acquire() as conn, conn.transaction():
+            row = await queries.insert_org(conn, org_id, name, shard, principal.user_id)
+            await queries.insert_membership(conn, org_id, principal.user_id, Role.OWNER)
+    except BaseException:
+        async with pool.acquire() as conn, conn.transaction():
+            await drop_tenant(conn, org_id)
+        raise
+    log.info("organization created", org_id=str(org_id), shard=shard)
     return {
         "id": row["id"],
         "name": row["name"],
@@ -91,13 +135,18 @@ async def delete_org(res: Resources, ctx: OrgContext, confirm: str) -> UUID:
     if confirm != ctx.name:
         raise ConfirmationMismatch()
     removed = await erasure.inventory_before(res, ctx.tenant)
-    pool = await res.owner_pools.get(ctx.tenant.shard)
-    async with pool.acquire() as conn:
+    control = await res.owner_pools.get(DEFAULT_SHARD)
+    shard = await res.owner_pools.get(ctx.tenant.shard)
+    async with control.acquire() as conn, shard.acquire() as shard_conn:
         async with conn.transaction():
             await queries.delete_org(conn, ctx.org_id)
-            await drop_tenant(conn, ctx.org_id)
+            if ctx.tenant.shard == DEFAULT_SHARD:
+                await drop_tenant(conn, ctx.org_id)
+        if ctx.tenant.shard != DEFAULT_SHARD:
+            async with shard_conn.transaction():
+                await drop_tenant(shard_conn, ctx.org_id)
         await erasure.sweep(res, ctx.org_id)
-        found = await erasure.verify(res, ctx.org_id, conn)
+        found = await erasure.verify(res, ctx.org_id, conn, shard_conn)
     receipt_id = await erasure.record_receipt(
         res, ctx.org_id, ctx.name, ctx.principal.user_id, removed, found
     )

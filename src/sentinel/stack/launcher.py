@@ -55,6 +55,7 @@ class Stack:
         self.settings = settings
         self.echo = echo
         self.postgres = Postgres(settings)
+        self.shards = [Postgres(settings, shard) for shard in settings.extra_shards]
         self.redis = Redis(settings)
         self.mosquitto = Mosquitto(settings)
         self.apis = [Api(settings, i) for i in range(settings.api_processes)]
@@ -63,6 +64,7 @@ class Stack:
         self.ingest = [Ingest(settings, i) for i in range(settings.ingest_processes)]
         self.caddy = Caddy(settings)
         self.components: list[Component] = [
+            *self.shards,
             self.postgres,
             self.redis,
             self.mosquitto,

@@ -17,7 +17,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from sentinel.db.connect import ROLE_NAMES, connect, pg_target
+from sentinel.config import Settings
+from sentinel.db.connect import MAIN_SHARD, ROLE_NAMES, connect, pg_target, shard_port
 from sentinel.db.migrate import migrate_everything
 from sentinel.stack.binaries import find_binary
 from sentinel.stack.component import Component, Listen, StackError
@@ -43,16 +44,21 @@ def scram_verifier(password: str, salt: bytes | None = None) -> str:
 
 
 class Postgres(Component):
-    name = "postgres"
+    """One PostgreSQL cluster: the main one (control schema and default tenants) or a tenant
+    shard (`extra_shards`)."""
+
     ready_timeout = 60.0
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, settings: Settings, shard: str = MAIN_SHARD) -> None:
+        super().__init__(settings)
+        self.shard = shard
+        self.port = shard_port(settings, shard)
+        self.name = "postgres" if shard == MAIN_SHARD else f"postgres-{shard}"
         self.user = service_user("postgres")
 
     @property
     def home(self) -> Path:
-        return self.settings.root / "postgres"
+        return self.settings.root / self.name
 
     @property
     def data(self) -> Path:
@@ -60,7 +66,7 @@ class Postgres(Component):
 
     @property
     def listens(self) -> list[Listen]:
-        return [Listen("127.0.0.1", self.settings.pg_port)]
+        return [Listen("127.0.0.1", self.port)]
 
     def prepare(self) -> None:
         ensure_traversable(self.settings.root)
@@ -80,7 +86,7 @@ class Postgres(Component):
             give(target, self.user)
         conf = f"""# Written by Sentinel on every start; edit the generator, not this file.
 listen_addresses = '127.0.0.1'
-port = {self.settings.pg_port}
+port = {self.port}
 unix_socket_directories = '{socket_dir}'
 max_connections = 200
 shared_buffers = 128MB
@@ -147,7 +153,7 @@ hostssl all all 127.0.0.1/32  scram-sha-256
     def probe(self) -> None:
         async def check() -> None:
             conn = await connect(
-                pg_target(self.settings, "superuser", "postgres"), connect_timeout=2
+                pg_target(self.settings, "superuser", "postgres", self.shard), connect_timeout=2
             )
             await conn.close()
 
@@ -155,6 +161,8 @@ hostssl all all 127.0.0.1/32  scram-sha-256
 
     def after_ready(self) -> None:
         run_sync(bootstrap_roles(self))
+        if self.shard != MAIN_SHARD:
+            return  # tenant shards hold no control schema; the main cluster migrates them
         report = run_sync(migrate_everything(self.settings))
         if report.failed:
             names = ", ".join(t.schema for t in report.failed[:5])
@@ -166,7 +174,7 @@ async def bootstrap_roles(pg: Postgres) -> None:
     settings = pg.settings
     secrets = load_secrets(settings.secrets_dir)
     owner, app = ROLE_NAMES["owner"], ROLE_NAMES["app"]
-    conn = await connect(pg_target(settings, "superuser", "postgres"))
+    conn = await connect(pg_target(settings, "superuser", "postgres", pg.shard))
     try:
         existing = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
         verb = {True: "ALTER", False: "CREATE"}
@@ -185,7 +193,7 @@ async def bootstrap_roles(pg: Postgres) -> None:
         await conn.execute(f'GRANT CONNECT ON DATABASE "{db}" TO {app}')
     finally:
         await conn.close()
-    conn = await connect(pg_target(settings, "superuser"))
+    conn = await connect(pg_target(settings, "superuser", shard=pg.shard))
     try:
         await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
         await conn.execute(f"ALTER SCHEMA public OWNER TO {owner}")

@@ -23,7 +23,10 @@ log = get_logger(__name__)
 async def all_tenants(pools: ShardPools) -> list[Tenant]:
     pool = await pools.control()
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT id, shard FROM control.organizations ORDER BY id")
+        # An organization being moved is left alone until it has landed on its new shard.
+        rows = await conn.fetch(
+            "SELECT id, shard FROM control.organizations WHERE NOT moving ORDER BY id"
+        )
     return [Tenant(row["id"], row["shard"]) for row in rows]
 
 
