@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 from uuid import UUID
@@ -419,6 +420,58 @@ def devices_revoke(
     if not found:
         raise _fail(f"no organization {org}")
     console.print(f"device {device} revoked")
+
+
+billing_app = typer.Typer(help="Operator commands for invoice billing.", no_args_is_help=True)
+app.add_typer(billing_app, name="billing")
+Day = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
+
+
+@billing_app.command("set-plan")
+def billing_set_plan(
+    org: Annotated[str, typer.Option()],
+    plan: Annotated[str, typer.Option()],
+    seats: Annotated[int | None, typer.Option(min=0)] = None,
+    period_start: Day = None,
+    period_end: Day = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Set an organization's plan, seats and billing period (purchase order / invoice)."""
+    import asyncio
+
+    from sentinel.billing.operator import as_json, set_plan
+
+    settings = _operator(data_dir)
+    try:
+        summary = asyncio.run(
+            set_plan(settings, _uuid(org, "--org"), plan, seats, period_start, period_end)
+        )
+    except (LookupError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    print(as_json(summary))
+
+
+@billing_app.command("show")
+def billing_show(org: Annotated[str, typer.Option()], data_dir: DataDir = None) -> None:
+    """An organization's plan, seats in use, period and grace deadline."""
+    import asyncio
+
+    from sentinel.billing.operator import as_json, show
+
+    try:
+        print(as_json(asyncio.run(show(_operator(data_dir), _uuid(org, "--org")))))
+    except LookupError as exc:
+        raise _fail(str(exc)) from None
+
+
+@billing_app.command("assign-default")
+def billing_assign_default(data_dir: DataDir = None) -> None:
+    """Place every organization that has no plan yet on the default plan."""
+    import asyncio
+
+    from sentinel.billing.operator import assign_default_plan
+
+    print(json.dumps(asyncio.run(assign_default_plan(_operator(data_dir)))))
 
 
 @app.command("broker-sync")

@@ -8,7 +8,8 @@ Every change is audit-logged in the organization as the operator, like the API's
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,13 @@ from sentinel.config import Settings
 from sentinel.devices.queries import seats_used
 
 OPERATOR = Actor("system", None, "operator (sentinel CLI)")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Dates typed at a command line carry no zone: billing periods are in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 async def set_plan(
@@ -44,6 +52,7 @@ async def set_plan(
         raise ValueError(f"no plan {plan_key!r} (plans: {known})")
     if seats is not None and seats < 0:
         raise ValueError("seats cannot be negative")
+    period_start, period_end = _utc(period_start), _utc(period_end)
     if period_start and period_end and period_end <= period_start:
         raise ValueError("the period must end after it starts")
     res = await Resources.open(settings)
@@ -109,8 +118,11 @@ async def show(settings: Settings, org_id: UUID) -> dict[str, Any]:
         await res.close()
 
 
-async def assign_default_plan(settings: Settings) -> list[str]:
-    """Place every organization without a plan on the default plan; returns their ids.
+async def assign_default_plan(
+    settings: Settings, only: Collection[UUID] | None = None
+) -> list[str]:
+    """Place every organization without a plan (or those of `only`) on the default plan;
+    returns the ids of those it placed.
 
     For deployments that had organizations before billing: until then they keep the seat limit
     they had. Organizations with more devices than the default plan's seats enter the grace
@@ -122,6 +134,9 @@ async def assign_default_plan(settings: Settings) -> list[str]:
     try:
         async with res.pool.acquire() as conn:
             pending = await queries.orgs_without_subscription(conn)
+        if only is not None:
+            wanted = set(only)
+            pending = [org_id for org_id in pending if org_id in wanted]
         for org_id in pending:
             async with res.pool.acquire() as conn, conn.transaction():
                 locked = await subscriptions.lock(conn, org_id)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
+
+import asyncpg
 
 from sentinel.api.resources import Resources
 from sentinel.audit.service import record
@@ -28,9 +31,10 @@ from sentinel.billing.errors import (
     SubscriptionExists,
     UnknownPlan,
 )
-from sentinel.billing.plans import Catalog, Plan, catalog
+from sentinel.billing.plans import Catalog, Plan, PlanFeatures, catalog
 from sentinel.billing.policy import LIVE, Subscription, warnings
 from sentinel.billing.providers.stripe_api import StripeApi
+from sentinel.config import Settings
 from sentinel.devices.queries import seats_used
 
 
@@ -62,6 +66,13 @@ def _current_plan(sub: Subscription | None, plans: Catalog) -> Plan:
 
 def _follows_live_subscription(sub: Subscription | None) -> bool:
     return sub is not None and sub.stripe_subscription_id is not None and sub.status in LIVE
+
+
+async def features(conn: asyncpg.Connection, settings: Settings, org_id: UUID) -> PlanFeatures:
+    """What the organization's plan includes, for the domains that enforce it (telemetry
+    retention, alert channels): the default plan's features until a plan is assigned."""
+    row = await queries.billing_state(conn, org_id)
+    return _current_plan(queries.subscription_from(row), catalog(settings)).features
 
 
 def billing_url(res: Resources, ctx: OrgContext) -> str:

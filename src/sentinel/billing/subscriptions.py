@@ -106,16 +106,16 @@ async def commit(
     await queries.save_subscription(conn, org_id, new)
     if limit != locked.seat_limit:
         await queries.set_seat_limit(conn, org_id, limit)
-    await router.enter(conn, locked.tenant)
-    await record(
-        conn,
-        actor,
-        action,
-        target_type="subscription",
-        target_id=str(org_id),
-        before=_summary(locked.current, locked.seat_limit),
-        after={**_summary(new, limit), "seats_used": used},
-    )
+    async with router.alongside(conn, locked.tenant) as tenant_conn:
+        await record(
+            tenant_conn,
+            actor,
+            action,
+            target_type="subscription",
+            target_id=str(org_id),
+            before=_summary(locked.current, locked.seat_limit),
+            after={**_summary(new, limit), "seats_used": used},
+        )
     log.info(
         "subscription changed",
         org_id=str(org_id),

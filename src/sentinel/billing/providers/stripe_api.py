@@ -1,16 +1,20 @@
-"""Calls to Stripe's API through the official library's async client.
+"""Calls to Stripe's API through the official library.
 
 One short-lived `StripeClient` per call (billing calls are rate limited to a few a minute, so a
 pooled connection would buy nothing and would need closing at shutdown). Its base address comes
 from `Settings.stripe_api_base`, which is how tests put a local server at the HTTP edge while
 everything above it stays the production path.
+
+The library's synchronous client (on `requests`) runs in a worker thread: its async client
+hands raw bytes to httpx as `data=`, which httpx deprecates (and will drop in 1.0).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 import stripe
@@ -21,6 +25,7 @@ from sentinel.config import Settings
 from sentinel.logging import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,8 @@ class StripeApi:
         self._base = settings.stripe_api_base.rstrip("/")
         self._timeout = settings.stripe_timeout_seconds
 
-    @asynccontextmanager
-    async def _client(self, action: str) -> AsyncIterator[stripe.StripeClient]:
-        http = stripe.HTTPXClient(timeout=self._timeout)
+    def _call(self, action: str, request: Callable[[stripe.StripeClient], T]) -> T:
+        http = stripe.RequestsClient(timeout=self._timeout)
         client = stripe.StripeClient(
             self._key,
             base_addresses={"api": self._base},
@@ -47,7 +51,7 @@ class StripeApi:
             max_network_retries=2,  # the library adds idempotency keys to its retries
         )
         try:
-            yield client
+            return request(client)
         except stripe.StripeError as exc:
             # The library's messages name the request, never the key; the code is stable.
             log.warning(
@@ -61,15 +65,20 @@ class StripeApi:
                 "Stripe did not accept the request; try again shortly."
             ) from None
         finally:
-            await http.close_async()  # type: ignore[no-untyped-call]
+            http.close()  # type: ignore[no-untyped-call]
+
+    async def _run(self, action: str, request: Callable[[stripe.StripeClient], T]) -> T:
+        return await asyncio.to_thread(self._call, action, request)
 
     async def create_customer(self, org_id: UUID, org_name: str) -> str:
         # The idempotency key makes two concurrent first checkouts share one customer.
-        async with self._client("create_customer") as client:
-            customer = await client.v1.customers.create_async(
+        customer = await self._run(
+            "create_customer",
+            lambda client: client.v1.customers.create(
                 {"name": org_name, "metadata": {"org_id": str(org_id)}},
                 {"idempotency_key": f"sentinel-customer-{org_id}"},
-            )
+            ),
+        )
         return customer.id
 
     async def create_checkout(
@@ -86,26 +95,31 @@ class StripeApi:
         # The metadata lets webhooks name the organization and plan even when their events
         # arrive before `checkout.session.completed` has linked the subscription.
         metadata = {"org_id": str(org_id), "plan": plan.key}
-        async with self._client("create_checkout") as client:
-            session = await client.v1.checkout.sessions.create_async(
+        price = plan.stripe_price
+        session = await self._run(
+            "create_checkout",
+            lambda client: client.v1.checkout.sessions.create(
                 {
                     "mode": "subscription",
                     "customer": customer,
                     "client_reference_id": str(org_id),
-                    "line_items": [{"price": plan.stripe_price, "quantity": seats}],
+                    "line_items": [{"price": price, "quantity": seats}],
                     "subscription_data": {"metadata": metadata},
                     "metadata": {**metadata, "seats": str(seats)},
                     "success_url": success_url,
                     "cancel_url": cancel_url,
                 }
-            )
+            ),
+        )
         if not session.url:
             raise PaymentProviderError("Stripe returned a checkout session without a URL.")
         return Redirect(session.id, session.url)
 
     async def create_portal(self, *, customer: str, return_url: str) -> Redirect:
-        async with self._client("create_portal") as client:
-            session = await client.v1.billing_portal.sessions.create_async(
+        session = await self._run(
+            "create_portal",
+            lambda client: client.v1.billing_portal.sessions.create(
                 {"customer": customer, "return_url": return_url}
-            )
+            ),
+        )
         return Redirect(session.id, session.url)
