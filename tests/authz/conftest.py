@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from sentinel.stack.launcher import Stack
-from tests.authz.catalog import OrgWorld, build_org
+from tests.authz.catalog import OrgWorld, prepare_org
 from tests.harness import trust
 
 
@@ -22,10 +22,10 @@ def client(stack: Stack) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def org_a(client: httpx.Client) -> OrgWorld:
-    return build_org(client, "a")
+async def org_a(client: httpx.Client, stack: Stack) -> OrgWorld:
+    return await prepare_org(client, stack.settings, "a")
 
 
 @pytest.fixture(scope="module")
-def org_b(client: httpx.Client) -> OrgWorld:
-    return build_org(client, "b")
+async def org_b(client: httpx.Client, stack: Stack) -> OrgWorld:
+    return await prepare_org(client, stack.settings, "b")

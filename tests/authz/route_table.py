@@ -20,6 +20,14 @@ ORG_PARAM = "org_id"
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
+def required_query(dependant: Dependant) -> list[str]:
+    """Query parameters a request must carry, anywhere in the dependency tree."""
+    found = [f.name for f in dependant.query_params if f.field_info.is_required()]
+    for dependency in dependant.dependencies:
+        found.extend(required_query(dependency))
+    return found
+
+
 def guard_permissions(dependant: Dependant) -> list[Permission]:
     """The permission of every organization guard anywhere in the dependency tree."""
     found: list[Permission] = []
@@ -36,6 +44,7 @@ class Endpoint:
     method: str
     path: str
     permissions: tuple[Permission, ...]
+    query: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -79,7 +88,12 @@ def _methods(route: APIRoute) -> list[str]:
 def endpoints() -> list[Endpoint]:
     """One entry per (method, path) of every router the application mounts."""
     found = [
-        Endpoint(method, route.path, tuple(guard_permissions(route.dependant)))
+        Endpoint(
+            method,
+            route.path,
+            tuple(guard_permissions(route.dependant)),
+            tuple(required_query(route.dependant)),
+        )
         for route in api_routes()
         for method in _methods(route)
     ]

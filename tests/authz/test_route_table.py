@@ -33,6 +33,7 @@ UNGUARDED_MUTATING = {
     ("POST", "/api/v1/orgs"): "creates an organization; the caller becomes its owner",
     ("POST", "/api/v1/invitations/accept"): "the invitation token names the organization",
     ("POST", "/api/v1/agent/enroll"): "a device enrolls with an enrollment token",
+    ("POST", "/api/v1/billing/stripe/webhook"): "Stripe's signature is the proof",
 }
 
 

@@ -3,7 +3,7 @@ organization's control rows and audit log (to prove a refused request changed no
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from sentinel.alerts.engine import WATERMARK_KEY
 from sentinel.config import Settings
 from sentinel.db.connect import connect, pg_target
 from sentinel.db.pools import ShardPools
@@ -51,8 +52,20 @@ async def tenant_of(conn: asyncpg.Connection, org_id: str | UUID) -> Tenant:
     return Tenant(as_uuid(org_id), shard)
 
 
-async def _rows(conn: asyncpg.Connection, query: str, *args: Any) -> Rows:
-    rows = [tuple(row.values()) for row in await conn.fetch(query, *args)]
+# Rows that background jobs rewrite on their own schedule, whatever requests do: a snapshot
+# leaves them out so that it changes only when a request changed something.
+WORKER_ROWS: dict[str, Callable[[asyncpg.Record], bool]] = {
+    "settings": lambda row: row["key"] == WATERMARK_KEY,  # the alert engine's progress
+}
+
+
+async def _rows(
+    conn: asyncpg.Connection,
+    query: str,
+    *args: Any,
+    skip: Callable[[asyncpg.Record], bool] = lambda _row: False,
+) -> Rows:
+    rows = [tuple(row.values()) for row in await conn.fetch(query, *args) if not skip(row)]
     return tuple(sorted(rows, key=repr))
 
 
@@ -62,7 +75,8 @@ Snapshot = dict[str, Rows]
 async def snapshot(conn: asyncpg.Connection, org_id: str | UUID) -> Snapshot:
     """Every row that belongs to the organization, by table: its `control.organizations` row,
     the rows of every control table with an `org_id` column, and every table of its schema
-    (found in the catalog, so tables added by later migrations are included)."""
+    (found in the catalog, so tables added by later migrations are included), less the
+    `WORKER_ROWS` that background jobs keep rewriting."""
     org = as_uuid(org_id)
     schema = tenant_schema(org)
     found: Snapshot = {
@@ -86,7 +100,9 @@ async def snapshot(conn: asyncpg.Connection, org_id: str | UUID) -> Snapshot:
         schema,
     )
     for (table,) in tenant_tables:
-        found[f"{schema}.{table}"] = await _rows(conn, f"SELECT * FROM {schema}.{table}")
+        found[f"{schema}.{table}"] = await _rows(
+            conn, f"SELECT * FROM {schema}.{table}", skip=WORKER_ROWS.get(table, lambda _r: False)
+        )
     assert f"{schema}.audit_log" in found, f"{schema} has no audit_log"
     return found
 
@@ -134,3 +150,8 @@ async def tenant_names(conn: asyncpg.Connection) -> tuple[set[str], set[str]]:
         r[0] for r in await conn.fetch("SELECT rolname FROM pg_roles WHERE rolname ~ $1", pattern)
     }
     return schemas, roles
+
+
+async def organization_schemas(conn: asyncpg.Connection) -> set[str]:
+    """The schema name of every organization in the control schema."""
+    return {tenant_schema(r[0]) for r in await conn.fetch("SELECT id FROM control.organizations")}

@@ -18,7 +18,13 @@ from sentinel.db.tenancy import Tenant, tenant_schema
 from sentinel.orgs.provisioning import drop_tenant
 from sentinel.stack.launcher import Stack
 from sentinel.stack.sentinel_processes import settings_env
-from tests.db.access import owner_connection, tenant_names, tenant_of, tenant_router
+from tests.db.access import (
+    organization_schemas,
+    owner_connection,
+    tenant_names,
+    tenant_of,
+    tenant_router,
+)
 
 _SUMMARY = re.compile(
     r"control: (\d+) migration\(s\) applied; tenants: (\d+) checked, (\d+) migration\(s\) applied"
@@ -43,11 +49,7 @@ async def test_every_schema_is_at_the_latest_version(
     stack: Stack, two_orgs: tuple[uuid.UUID, uuid.UUID]
 ) -> None:
     async with owner_connection(stack.settings) as conn:
-        schemas, _ = await tenant_names(conn)
-        orgs = {
-            tenant_schema(r[0]) for r in await conn.fetch("SELECT id FROM control.organizations")
-        }
-        assert orgs <= schemas
+        orgs = await organization_schemas(conn)
         versions = {
             schema: await conn.fetchval(f"SELECT max(version) FROM {schema}.schema_version")
             for schema in orgs
@@ -63,9 +65,7 @@ async def test_no_tenant_schema_or_role_outlives_its_organization(
 ) -> None:
     async with owner_connection(stack.settings) as conn:
         schemas, roles = await tenant_names(conn)
-        orgs = {
-            tenant_schema(r[0]) for r in await conn.fetch("SELECT id FROM control.organizations")
-        }
+        orgs = await organization_schemas(conn)
     assert {tenant_schema(org_id) for org_id in two_orgs} <= orgs
     assert schemas == orgs
     assert roles == orgs

@@ -138,7 +138,10 @@ async def migrate_all_tenants(
             conn = await connect(shard)
             try:
                 async with conn.transaction():
-                    result = TenantMigrationResult(schema, await migrate_tenant(conn, schema))
+                    if await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+                        result = TenantMigrationResult(schema, await migrate_tenant(conn, schema))
+                    else:  # the organization was deleted after the list was read
+                        result = TenantMigrationResult(schema, 0)
             except asyncpg.PostgresError as exc:
                 result = TenantMigrationResult(schema, 0, f"{exc.__class__.__name__}: {exc}")
             finally:
