@@ -4,18 +4,41 @@ and 5xx answers; other refusals are final and explained."""
 
 from __future__ import annotations
 
+import math
 import random
 import ssl
 import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 
 import httpx
 
 from sentinel_agent.state import AgentHome, Enrollment
 
+DEFAULT_RETRY_AFTER = 10.0
+
 
 class EnrollmentError(RuntimeError):
     pass
+
+
+def retry_after(value: str | None, now: float | None = None) -> float:
+    """Seconds to wait from a `Retry-After` header: delay-seconds or an HTTP date (RFC 9110);
+    anything else — a proxy's own format, garbage — means the default, never a crash."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - (
+                time.time() if now is None else now
+            )
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return DEFAULT_RETRY_AFTER
+    if not math.isfinite(seconds):
+        return DEFAULT_RETRY_AFTER
+    return min(max(seconds, 0.0), 3600.0)
 
 
 def _context(ca_file: str | None) -> ssl.SSLContext:
@@ -45,7 +68,7 @@ def enroll(
             if response is not None and response.status_code == 200:
                 break
             if response is not None and response.status_code == 429:
-                wait = float(response.headers.get("retry-after", "10"))
+                wait = retry_after(response.headers.get("retry-after"))
                 wait += random.uniform(0, max(1.0, wait / 2))  # noqa: S311 - jitter, not crypto
                 reason = "rate limited"
             elif response is not None and response.status_code < 500:

@@ -35,9 +35,13 @@ log = logging.getLogger("sentinel_agent")
 BATCH = 100
 RESEND_AFTER = 30.0
 CONFIG_REFRESH = 300.0
+CONFIG_RETRY = 20.0  # after a failed fetch (e.g. booted before the network was up)
 INVENTORY_EVERY = 24 * 3600.0
 EXIT_REVOKED = 3
 EXIT_RESTART = 75
+# The broker cuts off a client that sends a packet over 256 KiB; a machine with thousands of
+# packages would otherwise lose its connection on every inventory and never deliver one.
+MAX_INVENTORY_BYTES = 200_000
 
 
 class Revoked(RuntimeError):
@@ -46,6 +50,16 @@ class Revoked(RuntimeError):
 
 def expand(spans: list[list[int]]) -> list[int]:
     return [seq for first, last in spans for seq in range(int(first), int(last) + 1)]
+
+
+def inventory_payload(data: dict[str, Any], limit: int = MAX_INVENTORY_BYTES) -> str:
+    """The inventory message, with the software list shortened until it fits in `limit`."""
+    software = list(data.get("software") or [])
+    payload = json.dumps({"v": 1, **data}, default=str)
+    while len(payload.encode()) > limit and software:
+        software = software[: len(software) // 2]
+        payload = json.dumps({"v": 1, **data, "software": software}, default=str)
+    return payload
 
 
 class Agent:
@@ -66,7 +80,7 @@ class Agent:
         self.policy: dict[str, Any] = {
             "telemetry_interval_s": 60,
             "collect_user_names": False,
-            "collect_ip_addresses": True,
+            "collect_ip_addresses": False,
         }
         self.inventory_due = threading.Event()
         self.inventory_due.set()
@@ -85,18 +99,22 @@ class Agent:
             headers={"Authorization": f"Bearer {self.token}"},
         )
 
-    def refresh_config(self) -> None:
-        """Fetch the organization's settings; raises Revoked when the token is no longer valid."""
+    def refresh_config(self) -> bool:
+        """Fetch the organization's settings; raises Revoked when the token is no longer valid.
+        Returns whether the settings are fresh."""
         try:
             with self._https() as client:
                 response = client.get("/api/v1/agent/config")
         except httpx.HTTPError as exc:
             log.warning("could not fetch configuration: %s", exc.__class__.__name__)
-            return
+            return False
         if response.status_code == 401:
             raise Revoked("this device's token was revoked or the device was removed")
-        if response.status_code == 200:
-            self.policy.update(response.json())
+        if response.status_code != 200:
+            log.warning("could not fetch configuration: HTTP %s", response.status_code)
+            return False
+        self.policy.update(response.json())
+        return True
 
     # --- MQTT ------------------------------------------------------------------------------
 
@@ -213,36 +231,40 @@ class Agent:
             sent += len(due)
 
     def send_inventory(self) -> None:
-        data = inventory(bool(self.policy.get("collect_ip_addresses", True)))
+        data = inventory(bool(self.policy.get("collect_ip_addresses", False)))
         digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
         if digest == self._inventory_hash and not self.inventory_due.is_set():
             return
-        payload = json.dumps({"v": 1, **data}, default=str)
+        payload = inventory_payload(data)
         info = self.client.publish(self._topic("inventory"), payload, qos=1)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             self._inventory_hash = digest
             self.inventory_due.clear()
 
     def run(self, clock: Callable[[], float] = time.monotonic) -> int:
-        self.refresh_config()  # raises Revoked before touching the broker
+        fresh = self.refresh_config()  # raises Revoked before touching the broker
         self.client.connect_async(
             self.enrollment.mqtt_host, self.enrollment.mqtt_port, keepalive=60
         )
         self.client.loop_start()
-        next_sample = next_config = clock()
-        next_inventory = clock()
+        next_sample = last_sample = next_inventory = clock()
+        next_config = clock() + (CONFIG_REFRESH if fresh else CONFIG_RETRY)
         try:
             while not self.stop_event.is_set():
                 now = clock()
                 if now >= next_sample:
                     self.sample_once()
-                    next_sample = now + max(1.0, float(self.policy["telemetry_interval_s"]))
+                    last_sample = now
+                    next_sample = now + self.interval()
                 if now >= next_config:
+                    fresh = False
                     try:
-                        self.refresh_config()
+                        fresh = self.refresh_config()
                     except Revoked:
                         self._check_revoked()
-                    next_config = now + CONFIG_REFRESH
+                    next_config = now + (CONFIG_REFRESH if fresh else CONFIG_RETRY)
+                    # A shorter interval applies now, not after the old one has run out.
+                    next_sample = min(next_sample, last_sample + self.interval())
                 if self._connected.is_set() and (
                     self.inventory_due.is_set() or now >= next_inventory
                 ):
@@ -254,6 +276,9 @@ class Agent:
         finally:
             self.shutdown()
         return self.exit_code
+
+    def interval(self) -> float:
+        return max(1.0, float(self.policy["telemetry_interval_s"]))
 
     def shutdown(self) -> None:
         self.stop_event.set()

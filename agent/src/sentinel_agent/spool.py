@@ -22,7 +22,10 @@ DEFAULT_MAX_SAMPLES = 200_000
 
 
 class Spool:
-    def __init__(self, path: Path | str, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
+    def __init__(
+        self, path: Path | str, max_samples: int = DEFAULT_MAX_SAMPLES, first_seq: int = 0
+    ) -> None:
+        """`first_seq` numbers the first sample of a new spool (an existing one continues)."""
         self.max_samples = max_samples
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -34,9 +37,11 @@ class Spool:
                 seq INTEGER PRIMARY KEY, ts REAL NOT NULL, body TEXT NOT NULL,
                 sent_at REAL NOT NULL DEFAULT 0);
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-            INSERT OR IGNORE INTO meta VALUES ('next_seq', 0), ('dropped', 0),
-                                              ('dropped_reported', 0);
+            INSERT OR IGNORE INTO meta VALUES ('dropped', 0), ('dropped_reported', 0);
             """
+        )
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('next_seq', ?)", (max(0, int(first_seq)),)
         )
 
     def _meta(self, key: str) -> int:

@@ -5,7 +5,9 @@ presence, inventory) → commit → receipts → MQTT acknowledgements → live 
 transaction fails for a connection reason is retried with backoff and nothing is acknowledged;
 one that fails for a data reason is retried message by message, and a message that still
 fails is refused with the reason `write_failed` (counted, logged, acknowledged) so that one bad
-message can never block an organization.
+message can never block an organization. Samples refused individually — timestamps outside the
+accepted window (`clock_skew`) or older than the organization's retention
+(`beyond_retention`) — are listed in the receipt's `rejected`.
 """
 
 from __future__ import annotations
@@ -198,11 +200,16 @@ class Pipeline:
         if isinstance(message, TelemetryMessage):
             now = datetime.now(UTC)
             oldest = add_months(month_start(now), -3)
-            low = datetime(oldest.year, oldest.month, 1, tzinfo=UTC).timestamp()
+            retention = (await self._privacy(Tenant(topic.org_id, shard))).telemetry_retention_days
+            # Nothing older than the organization keeps (nor than the partitions reach).
+            low = max(
+                datetime(oldest.year, oldest.month, 1, tzinfo=UTC), now - timedelta(days=retention)
+            ).timestamp()
             high = (now + FUTURE_TOLERANCE).timestamp()
-            accepted.rejected_seqs = [s.seq for s in message.samples if not low <= s.ts <= high]
-            for _ in accepted.rejected_seqs:
-                self.metrics.reject("clock_skew", item.topic)
+            for sample in message.samples:
+                if not low <= sample.ts <= high:
+                    accepted.rejected_seqs.append(sample.seq)
+                    self.metrics.reject("expired" if sample.ts < low else "clock_skew", item.topic)
         batch = self.batches.get(topic.org_id)
         if batch is None:
             batch = self.batches[topic.org_id] = OrgBatch(
@@ -281,6 +288,11 @@ class Pipeline:
 
     async def _write(self, tenant: Tenant, messages: list[Accepted]) -> None:
         privacy = await self._privacy(tenant)
+        # Older than the organization keeps telemetry: refused per sample (the receipt tells the
+        # agent to forget them). Retention may already have dropped their partition, and an
+        # insert there would fail the whole batch — and every resend of the agent after it.
+        horizon = time.time() - privacy.telemetry_retention_days * 86_400
+        expired: list[str] = []
         columns: list[list[Any]] = [[] for _ in range(3 + len(SAMPLE_COLUMNS) + 1)]
         stored: dict[UUID, list[int]] = {}
         rejected: dict[UUID, list[int]] = {}
@@ -292,6 +304,10 @@ class Pipeline:
             device_id, message = accepted.topic.device_id, accepted.message
             if isinstance(message, TelemetryMessage):
                 skip = set(accepted.rejected_seqs)
+                for sample in message.samples:
+                    if sample.ts < horizon and sample.seq not in skip:
+                        skip.add(sample.seq)
+                        expired.append(accepted.item.topic)
                 rejected.setdefault(device_id, []).extend(skip)
                 for sample in message.samples:
                     if sample.seq in skip:
@@ -327,13 +343,14 @@ class Pipeline:
             new_rows = await queries.insert_telemetry(conn, columns) if columns[0] else 0
             if latest:
                 ids = list(latest)
-                await queries.touch_devices(
+                came_online = await queries.touch_devices(
                     conn,
                     ids,
                     [datetime.fromtimestamp(latest[d][0], UTC) for d in ids],
                     [latest[d][1] for d in ids],
                     [latest[d][2] for d in ids],
                 )
+                changed_presence.extend((device_id, True) for device_id in came_online)
             for device_id, online, version in presence:
                 if await queries.set_presence(conn, device_id, online, version):
                     changed_presence.append((device_id, online))
@@ -358,6 +375,8 @@ class Pipeline:
             )
         for accepted in messages:
             self.ack(accepted.item)
+        for topic in expired:  # counted once the write has happened, never per attempt
+            self.metrics.reject("beyond_retention", topic)
         total = len(columns[0])
         self.metrics.count("samples.stored", new_rows)
         self.metrics.count("samples.duplicate", total - new_rows)

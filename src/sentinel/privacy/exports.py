@@ -9,12 +9,13 @@ import asyncio
 import csv
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -41,13 +42,30 @@ DATASETS: dict[str, str] = {
     "audit_log": """SELECT id, at, actor_type, actor_id, actor_label, action, target_type,
                            target_id, host(source_ip) AS source_ip, before, after
                     FROM audit_log ORDER BY id""",
+    "commands": """SELECT id, device_id, name, args, status, created_by, created_at, expires_at,
+                          sent_at, finished_at, output FROM commands ORDER BY created_at, id""",
+    "alert_rules": """SELECT id, name, kind, metric, operator, threshold, duration_s, scope_type,
+                             scope_id, severity, respect_school_hours, channel_ids, enabled,
+                             created_at, updated_at FROM alert_rules ORDER BY created_at, id""",
+    # Without the webhook signing secrets: they are credentials, not the school's data.
+    "notification_channels": """SELECT id, name, kind, config, rate_per_minute, enabled,
+                                       created_at FROM notification_channels
+                                ORDER BY created_at, id""",
+    "settings": "SELECT key, value FROM settings ORDER BY key",
 }
+
+
+def _json_default(value: Any) -> Any:
+    """Times as ISO 8601 (as in the CSV files), anything else (ids, addresses) as text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
-        return json.dumps(value, default=str, sort_keys=True)
-    if isinstance(value, datetime):
+        return json.dumps(value, default=_json_default, sort_keys=True)
+    if isinstance(value, datetime | date):
         return value.isoformat()
     return value
 
@@ -67,7 +85,7 @@ class _Writer:
         if self.header is None:
             self.header = list(row)
             self.csv.writerow(self.header)
-        self.jsonl.write(json.dumps(row, default=str, sort_keys=True) + "\n")
+        self.jsonl.write(json.dumps(row, default=_json_default, sort_keys=True) + "\n")
         self.csv.writerow([_cell(row[k]) for k in self.header])
         self.rows += 1
 
@@ -137,14 +155,42 @@ async def build_archive(
 
 
 def _zip(directory: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.parent.chmod(0o700)
-    partial = target.with_suffix(".partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(directory.iterdir()):
-            archive.write(path, arcname=path.name)
-    partial.chmod(0o600)
-    partial.replace(target)
+    """Zip into `target`, readable by its owner only from the first byte on. A directory that
+    has to be created is private; an existing one (an operator's `--output` directory, even
+    `/tmp`) keeps its permissions."""
+    if not target.parent.is_dir():
+        target.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with (
+            os.fdopen(fd, "wb") as handle,
+            zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        ):
+            for path in sorted(directory.iterdir()):
+                archive.write(path, arcname=path.name)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+async def expire(conn: asyncpg.Connection, exports_dir: Path) -> list[UUID]:
+    """Inside a transaction on the tenant's schema (the app's tenant transaction or the owner's
+    `scope_to_schema`): every export past its expiry that was never downloaded is marked
+    `expired` and its archive (or a half-written one) deleted from `exports_dir` — the
+    organization's directory under `<data_dir>/exports/`. Returns the ids."""
+    rows = await conn.fetch(
+        """UPDATE exports SET status = 'expired', finished_at = coalesce(finished_at, now())
+           WHERE status IN ('building', 'ready', 'failed') AND expires_at <= now()
+           RETURNING id"""
+    )
+    expired = [row["id"] for row in rows]
+    for export_id in expired:
+        for name in (f"{export_id}.zip", f".{export_id}.zip.partial"):
+            (exports_dir / name).unlink(missing_ok=True)
+    return expired
 
 
 async def members_of(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:

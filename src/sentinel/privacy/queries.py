@@ -58,6 +58,15 @@ async def control_rows(conn: asyncpg.Connection, org_id: UUID) -> dict[str, int]
     return found
 
 
+async def known_devices(conn: asyncpg.Connection, device_ids: list[UUID]) -> set[UUID]:
+    """Which of `device_ids` still have a credential (of any status) in some organization."""
+    rows = await conn.fetch(
+        "SELECT device_id FROM control.device_credentials WHERE device_id = ANY($1::uuid[])",
+        device_ids,
+    )
+    return {row["device_id"] for row in rows}
+
+
 async def insert_receipt(
     conn: asyncpg.Connection,
     receipt_id: UUID,

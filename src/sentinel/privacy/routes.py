@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from starlette.background import BackgroundTask
 
 from sentinel.api.deps import Res
@@ -26,9 +26,27 @@ ExportsWrite = Annotated[OrgContext, require(Permission.EXPORTS_WRITE)]
 
 
 class ExportRequest(BaseModel):
+    """The telemetry range of an export (default: the 30 days up to now). A time without an
+    offset means UTC; an empty or inverted range is refused rather than silently exported as
+    no telemetry at all."""
+
     model_config = ConfigDict(extra="forbid")
     telemetry_from: datetime | None = None
     telemetry_to: datetime | None = None
+
+    @field_validator("telemetry_from", "telemetry_to")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExportRequest:
+        end = self.telemetry_to or datetime.now(UTC)
+        if self.telemetry_from is not None and self.telemetry_from >= end:
+            raise ValueError("telemetry_from must be before telemetry_to (default: now)")
+        return self
 
 
 @router.get("/orgs/{org_id}/privacy")

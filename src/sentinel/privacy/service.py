@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -111,39 +112,45 @@ async def _build(
     members: list[dict[str, Any]],
     window: ExportRange,
 ) -> None:
+    """Build in the background. Whatever goes wrong (the organization may even be deleted
+    meanwhile), no archive is left behind that nobody can download."""
+    target = export_path(res, tenant.org_id, export_id)
+
     async def progress(value: float) -> None:
         async with res.router.transaction(tenant) as conn:
             await queries.update_export(conn, export_id, progress=value)
 
     try:
-        manifest = await build_archive(
-            res.router,
-            tenant,
-            members,
-            window,
-            export_path(res, tenant.org_id, export_id),
-            progress,
-        )
-    except Exception as exc:
-        log.error("export failed", export_id=str(export_id), error=exc.__class__.__name__)
+        manifest = await build_archive(res.router, tenant, members, window, target, progress)
         async with res.router.transaction(tenant) as conn:
             await queries.update_export(
                 conn,
                 export_id,
-                status="failed",
-                error=exc.__class__.__name__,
+                status="ready",
+                progress=1.0,
+                manifest=manifest,
                 finished_at=datetime.now(UTC),
             )
-        return
-    async with res.router.transaction(tenant) as conn:
-        await queries.update_export(
-            conn,
-            export_id,
-            status="ready",
-            progress=1.0,
-            manifest=manifest,
-            finished_at=datetime.now(UTC),
-        )
+    except Exception as exc:
+        target.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            target.parent.rmdir()  # only if empty: e.g. recreated after the org was deleted
+        log.error("export failed", export_id=str(export_id), error=exc.__class__.__name__)
+        try:
+            async with res.router.transaction(tenant) as conn:
+                await queries.update_export(
+                    conn,
+                    export_id,
+                    status="failed",
+                    error=exc.__class__.__name__,
+                    finished_at=datetime.now(UTC),
+                )
+        except Exception as again:  # the organization is gone, or the database is
+            log.error(
+                "export failure not recorded",
+                export_id=str(export_id),
+                error=again.__class__.__name__,
+            )
 
 
 async def export_status(res: Resources, ctx: OrgContext, export_id: UUID) -> dict[str, Any]:
@@ -163,12 +170,13 @@ async def claim_download(res: Resources, ctx: OrgContext, export_id: UUID, token
         given = hashlib.sha256(token.encode()).digest()
         if not hmac.compare_digest(given, row["download_sha256"] or b""):
             raise NotFound("No such export.")
-        if not await queries.claim_download(conn, export_id):
+        path = export_path(res, ctx.org_id, export_id)
+        if not path.is_file() or not await queries.claim_download(conn, export_id):
             raise ExportUnavailable()
         await record(
             conn, ctx.actor, "export.downloaded", target_type="export", target_id=str(export_id)
         )
-    return export_path(res, ctx.org_id, export_id)
+    return path
 
 
 async def deletion_receipt(res: Resources, user_id: UUID, receipt_id: UUID) -> dict[str, Any]:

@@ -35,7 +35,8 @@ async def _device_key(resources: Resources, token: str) -> str | None:
         return None
     if row is None or row["status"] != "active":
         return None
-    return f"device:{row['device_id']}"
+    # The organization id in the key lets erasure find it (`*<org_id>*`).
+    return f"device:{row['org_id']}/{row['device_id']}"
 
 
 async def _user_key(resources: Resources, token: str) -> str | None:

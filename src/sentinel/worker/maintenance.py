@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import redis.asyncio as redis
 
 from sentinel.config import Settings
-from sentinel.db.partitions import drop_partitions_before, ensure_partitions
+from sentinel.db.partitions import (
+    add_months,
+    drop_partitions_before,
+    ensure_partitions,
+    month_start,
+)
 from sentinel.db.pools import ShardPools
 from sentinel.db.tenancy import Tenant, TenantRouter, scope_to_schema, tenant_schema
 from sentinel.live.events import publish
 from sentinel.logging import get_logger
+from sentinel.privacy.exports import expire as expire_exports
 from sentinel.privacy.queries import purge_audit
 from sentinel.privacy.settings import load as load_privacy
 
@@ -37,6 +42,11 @@ class Upkeep:
     audit_purged: int = 0
 
 
+def _month_end(start: date) -> datetime:
+    end = add_months(start, 1)
+    return datetime(end.year, end.month, end.day, tzinfo=UTC)
+
+
 async def upkeep_tenant(
     owner_pools: ShardPools, tenant: Tenant, now: datetime | None = None
 ) -> Upkeep:
@@ -50,11 +60,16 @@ async def upkeep_tenant(
         await scope_to_schema(conn, schema)
         privacy = await load_privacy(conn)
         keep = timedelta(days=privacy.telemetry_retention_days)
-        months_back = min(3, math.ceil(keep.days / 31))
+        # Only months that still hold data inside the retention (no create-then-drop churn).
+        current, cutoff = month_start(now), now - keep
+        months_back = 0
+        while months_back < 3 and _month_end(add_months(current, -(months_back + 1))) > cutoff:
+            months_back += 1
         result.created = len(
             await ensure_partitions(conn, schema, months_back=months_back, now=now)
         )
         result.dropped = await drop_partitions_before(conn, schema, now - keep)
+        await expire_exports(conn, owner_pools.settings.root / "exports" / str(tenant.org_id))
         result.audit_purged = await purge_audit(
             conn, now - timedelta(days=privacy.audit_retention_days)
         )
