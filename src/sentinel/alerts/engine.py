@@ -33,29 +33,36 @@ def alert_json(alert: asyncpg.Record, device_name: str | None = None) -> dict[st
     }
 
 
-async def _targets(conn: asyncpg.Connection, rule: asyncpg.Record) -> list[UUID]:
+Notice = tuple[asyncpg.Record, UUID, str]  # (rule, alert id, event type)
+
+
+async def _enqueue(conn: asyncpg.Connection, org_id: UUID, notices: list[Notice]) -> set[UUID]:
+    """Queue each notice for its rule's enabled channels (all of them when the rule names none),
+    in one round of statements however many alerts changed; returns the alerts that were
+    queued for at least one channel."""
+    if not notices:
+        return set()
     enabled = [c["id"] for c in await queries.channels(conn, enabled_only=True)]
-    chosen = rule["channel_ids"]
-    return enabled if chosen is None else [c for c in enabled if c in set(chosen)]
-
-
-async def _notify(
-    conn: asyncpg.Connection, org_id: UUID, rule: asyncpg.Record, alert_id: UUID, kind: str
-) -> bool:
-    alert = await queries.alert_with_device(conn, alert_id)
-    if alert is None:
-        return False
-    payload = {
-        "type": kind,
-        "org_id": str(org_id),
-        "alert": alert_json(alert, alert["device_name"]),
-    }
-    targets = await _targets(conn, rule)
-    for channel_id in targets:
-        await queries.enqueue(
-            conn, channel_id, "recovery" if kind == "alert.resolved" else "alert", alert_id, payload
-        )
-    return bool(targets)
+    alerts = await queries.alerts_with_devices(conn, [alert_id for _, alert_id, _ in notices])
+    rows: list[tuple[UUID, str, UUID, dict[str, Any]]] = []
+    queued: set[UUID] = set()
+    for rule, alert_id, kind in notices:
+        alert = alerts.get(alert_id)
+        if alert is None:
+            continue
+        chosen = rule["channel_ids"]
+        targets = enabled if chosen is None else [c for c in enabled if c in set(chosen)]
+        payload = {
+            "type": kind,
+            "org_id": str(org_id),
+            "alert": alert_json(alert, alert["device_name"]),
+        }
+        notification = "recovery" if kind == "alert.resolved" else "alert"
+        rows.extend((channel_id, notification, alert_id, payload) for channel_id in targets)
+        if targets:
+            queued.add(alert_id)
+    await queries.enqueue_many(conn, rows)
+    return queued
 
 
 async def run_evaluation(
@@ -63,22 +70,25 @@ async def run_evaluation(
 ) -> Transitions:
     now = now or datetime.now(UTC)
     async with router.transaction(tenant) as conn:
+        await queries.lock_evaluation(conn, tenant.org_id)
         hours = schedule.load(await queries.get_setting(conn, schedule.SETTINGS_KEY))
         mark = await queries.get_setting(conn, WATERMARK_KEY)
         watermark = datetime.fromisoformat(mark) if isinstance(mark, str) else None
         result = await evaluate(conn, now, hours, watermark)
         rules = {r["id"]: r for r in await queries.rules(conn)}
-        for rule, alert_id in result.opened:
-            if await _notify(conn, tenant.org_id, rule, alert_id, "alert.opened"):
-                await queries.mark_notified(conn, alert_id)
-        for rule, alert_id in result.events:
-            await _notify(conn, tenant.org_id, rule, alert_id, "alert.event")
-        for alert in result.resolved:
-            if alert["notified"] and alert["rule_id"] in rules:
-                await _notify(
-                    conn, tenant.org_id, rules[alert["rule_id"]], alert["id"], "alert.resolved"
-                )
-        await queries.put_setting(conn, WATERMARK_KEY, now.isoformat())
+        opened = [(rule, alert_id, "alert.opened") for rule, alert_id in result.opened]
+        await queries.mark_notified(conn, list(await _enqueue(conn, tenant.org_id, opened)))
+        events = [(rule, alert_id, "alert.event") for rule, alert_id in result.events]
+        await _enqueue(conn, tenant.org_id, events)
+        # A recovery notice only for an alert whose opening was notified.
+        recovered = [
+            (rules[a["rule_id"]], a["id"], "alert.resolved")
+            for a in result.resolved
+            if a["notified"] and a["rule_id"] in rules
+        ]
+        await _enqueue(conn, tenant.org_id, recovered)
+        if watermark is None or now > watermark:  # never back: events would be repeated
+            await queries.put_setting(conn, WATERMARK_KEY, now.isoformat())
         if result.opened or result.events or result.resolved:
             await queries.wake_dispatcher(conn, tenant.org_id)
     for _, alert_id in result.opened:

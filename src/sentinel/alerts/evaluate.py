@@ -22,9 +22,11 @@ from sentinel.alerts.schedule import SchoolHours
 from sentinel.telemetry.queries import NUMERIC_METRICS
 
 # kind → (condition over a sample, the value shown); `$T` is the rule's threshold.
+# The agent reports dropped samples once, in the next sample, and ingest stores the count only
+# when it is not zero: a sample without it dropped nothing (0), which clears the condition.
 CONDITIONS: dict[str, tuple[str, str]] = {
     "battery_low": ("value < $T AND NOT coalesce(charging, false)", "battery_pct"),
-    "spool_overflow": ("value > 0", "(extra->>'spool_dropped')::float8"),
+    "spool_overflow": ("value > 0", "coalesce((extra->>'spool_dropped')::float8, 0)"),
 }
 LOOKBACK_MARGIN_S = 300.0
 
@@ -67,7 +69,7 @@ async def evaluate(
             since = max(watermark or rule["created_at"], rule["created_at"])
             for device in await queries.enrolled_since(conn, devices, since):
                 alert_id = uuid.uuid4()
-                await queries.insert_alert(
+                if await queries.insert_alert(
                     conn,
                     alert_id,
                     rule["id"],
@@ -78,8 +80,8 @@ async def evaluate(
                     None,
                     device["enrolled_at"],
                     now,
-                )
-                result.events.append((rule, alert_id))
+                ):
+                    result.events.append((rule, alert_id))
     return result
 
 
@@ -136,7 +138,7 @@ async def _condition_present(
 ) -> None:
     if alert is None:
         alert_id = uuid.uuid4()
-        await queries.insert_alert(
+        inserted = await queries.insert_alert(
             conn,
             alert_id,
             rule["id"],
@@ -148,11 +150,11 @@ async def _condition_present(
             since,
             now,
         )
-        if held:
+        if inserted and held:
             result.opened.append((rule, alert_id))
     elif alert["state"] == "pending" and held:
-        await queries.open_pending(conn, alert["id"], value, now)
-        result.opened.append((rule, alert["id"]))
+        if await queries.open_pending(conn, alert["id"], value, since, now):
+            result.opened.append((rule, alert["id"]))
     elif alert["value"] != value:
         await queries.update_value(conn, alert["id"], value)
 
@@ -166,47 +168,39 @@ async def _offline_rule(
     result: Transitions,
     rules: list[asyncpg.Record],
 ) -> None:
+    """Set-at-a-time: a whole school going offline (a power cut) is a few statements."""
     active = await queries.active_alerts(conn, rule["id"])
-    offline = await queries.offline_devices(conn, devices, float(rule["duration_s"]), now)
-    in_hours = hours.contains(now) or not rule["respect_school_hours"]
-    for device_id, row in offline.items():
-        if device_id not in active and in_hours:
-            alert_id = uuid.uuid4()
-            await queries.insert_alert(
-                conn,
-                alert_id,
-                rule["id"],
-                device_id,
-                "open",
-                rule["severity"],
-                title(rule),
-                None,
-                row["since"],
-                now,
-            )
-            result.opened.append((rule, alert_id))
+    duration = float(rule["duration_s"])
+    offline = await queries.offline_devices(conn, devices, duration, now)
+    school = bool(rule["respect_school_hours"])
+    if hours.contains(now) or not school:
+        # With school hours, only offline time inside them counts: a laptop switched off in the
+        # evening has not been "offline for 30 minutes" at 08:00 the next morning.
+        due = [
+            (device_id, row["since"], None)
+            for device_id, row in offline.items()
+            if device_id not in active
+            and (not school or hours.seconds_within(row["since"], now, duration) >= duration)
+        ]
+        opened = await queries.insert_alerts(
+            conn, rule["id"], "open", rule["severity"], title(rule), due, now
+        )
+        result.opened.extend((rule, alert_id) for alert_id in opened)
     back = await queries.online_devices(conn, [d for d in active if d not in offline])
-    welcome = [r for r in rules if r["kind"] == "back_online"]
-    for device_id in back:
-        resolved = await queries.resolve(conn, active[device_id]["id"], None, now)
-        if resolved is None:
-            continue
-        result.resolved.append(resolved)
-        for back_rule in welcome:
-            if device_id in await queries.scope_devices(
-                conn, back_rule["scope_type"], back_rule["scope_id"]
-            ):
-                alert_id = uuid.uuid4()
-                await queries.insert_alert(
-                    conn,
-                    alert_id,
-                    back_rule["id"],
-                    device_id,
-                    "resolved",
-                    back_rule["severity"],
-                    title(back_rule),
-                    None,
-                    now,
-                    now,
-                )
-                result.events.append((back_rule, alert_id))
+    resolved = await queries.resolve_many(conn, [active[d]["id"] for d in back], now)
+    result.resolved.extend(resolved)
+    returned = {row["device_id"] for row in resolved}
+    for back_rule in (r for r in rules if r["kind"] == "back_online"):
+        covered = returned & set(
+            await queries.scope_devices(conn, back_rule["scope_type"], back_rule["scope_id"])
+        )
+        events = await queries.insert_alerts(
+            conn,
+            back_rule["id"],
+            "resolved",
+            back_rule["severity"],
+            title(back_rule),
+            [(device_id, now, None) for device_id in covered],
+            now,
+        )
+        result.events.extend((back_rule, alert_id) for alert_id in events)

@@ -28,6 +28,7 @@ from sentinel.logging import get_logger
 
 log = get_logger(__name__)
 BATCH = 5000
+LEASE_SECONDS = 60.0  # how long claimed notifications stay claimed, beyond the send timeouts
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -80,7 +81,9 @@ def render_email(payload: dict[str, Any]) -> tuple[str, str]:
     if kind == "digest":
         lines = [
             f"- [{a['severity']}] {a['title']} ({a.get('device_name') or a['device_id']})"
+            + (" — resolved" if a.get("state") == "resolved" else "")
             for a in payload["alerts"]
+            if "title" in a
         ]
         return (
             f"[Sentinel] {len(payload['alerts'])} alerts",
@@ -137,7 +140,15 @@ async def deliver(
 async def dispatch_channel(
     settings: Settings, router: TenantRouter, tenant: Tenant, channel_id: UUID
 ) -> int:
-    """Send what is due on one channel: one by one within its rate, else one digest."""
+    """Send what is due on one channel: one by one within its rate, else one digest.
+
+    The due notifications are claimed (leased: not due again for a while) in a short
+    transaction; they are sent with no transaction or connection held, each outcome recorded as
+    it happens. A dispatcher that dies mid-way leaves its claim to expire, and the notifications
+    are sent later. After a failure the rest of the pass is given back at once: the receiver is
+    failing, so they wait for the next pass instead of each running into the same error or
+    timeout now.
+    """
     async with router.transaction(tenant) as conn:
         channel = await queries.channel(conn, channel_id)
         if channel is None or not channel["enabled"]:
@@ -161,25 +172,31 @@ async def dispatch_channel(
             ]
         else:
             batches = [([n], n["payload"]) for n in due]
-        sent = 0
-        for rows, payload in batches:
-            ids = [r["id"] for r in rows]
-            try:
-                await deliver(settings, channel, payload, str(ids[0]))
-            except DeliveryError as exc:
+        lease = LEASE_SECONDS + settings.webhook_timeout_seconds * len(batches)
+        await queries.lease(conn, [n["id"] for n in due], lease)
+    sent = 0
+    for index, (rows, payload) in enumerate(batches):
+        ids = [r["id"] for r in rows]
+        try:
+            await deliver(settings, channel, payload, str(ids[0]))
+        except DeliveryError as exc:
+            rest = [r["id"] for later, _ in batches[index + 1 :] for r in later]
+            async with router.transaction(tenant) as conn:
                 await queries.mark_attempt_failed(
                     conn, ids, str(exc), settings.notification_max_attempts
                 )
-                log.warning(
-                    "notification delivery failed",
-                    channel_id=str(channel_id),
-                    error=str(exc),
-                    attempt=rows[0]["attempts"] + 1,
-                )
-                continue
+                await queries.release(conn, rest)
+            log.warning(
+                "notification delivery failed",
+                channel_id=str(channel_id),
+                error=str(exc),
+                attempt=rows[0]["attempts"] + 1,
+            )
+            break
+        async with router.transaction(tenant) as conn:
             await queries.mark_delivered(conn, ids, ids[0] if len(rows) > 1 else None)
-            sent += 1
-        return sent
+        sent += 1
+    return sent
 
 
 async def dispatch_org(settings: Settings, router: TenantRouter, tenant: Tenant) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -193,8 +194,9 @@ async def insert_alert(
     value: float | None,
     since: datetime,
     now: datetime,
-) -> None:
-    await conn.execute(
+) -> bool:
+    """Whether it was inserted (an active alert of the rule and device may already exist)."""
+    status: str = await conn.execute(
         """INSERT INTO alerts (id, rule_id, device_id, state, severity, title, value, since,
                                opened_at, resolved_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
@@ -211,18 +213,55 @@ async def insert_alert(
         since,
         now,
     )
+    return status.endswith(" 1")
+
+
+async def insert_alerts(
+    conn: asyncpg.Connection,
+    rule_id: UUID,
+    state: str,
+    severity: str,
+    title: str,
+    rows: Sequence[tuple[UUID, datetime, float | None]],
+    now: datetime,
+) -> list[UUID]:
+    """One alert per (device id, since, value) row in one statement; the ids inserted (a device
+    whose alert of this rule is already active is skipped)."""
+    if not rows:
+        return []
+    inserted = await conn.fetch(
+        """INSERT INTO alerts (id, rule_id, device_id, state, severity, title, value, since,
+                               opened_at, resolved_at)
+           SELECT gen_random_uuid(), $1, t.device_id, $2, $3, $4, t.value, t.since,
+                  CASE WHEN $2 <> 'pending' THEN $5::timestamptz END,
+                  CASE WHEN $2 = 'resolved' THEN $5::timestamptz END
+           FROM unnest($6::uuid[], $7::timestamptz[], $8::float8[]) AS t(device_id, since, value)
+           ON CONFLICT DO NOTHING RETURNING id""",
+        rule_id,
+        state,
+        severity,
+        title,
+        now,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+    )
+    return [row["id"] for row in inserted]
 
 
 async def open_pending(
-    conn: asyncpg.Connection, alert_id: UUID, value: float | None, now: datetime
-) -> None:
-    await conn.execute(
-        "UPDATE alerts SET state = 'open', opened_at = $3, value = $2 WHERE id = $1 "
+    conn: asyncpg.Connection, alert_id: UUID, value: float | None, since: datetime, now: datetime
+) -> bool:
+    """Open a pending alert (its condition has held since `since`); whether it was pending."""
+    status: str = await conn.execute(
+        "UPDATE alerts SET state = 'open', opened_at = $3, value = $2, since = $4 WHERE id = $1 "
         "AND state = 'pending'",
         alert_id,
         value,
         now,
+        since,
     )
+    return status.endswith(" 1")
 
 
 async def update_value(conn: asyncpg.Connection, alert_id: UUID, value: float | None) -> None:
@@ -244,6 +283,22 @@ async def resolve(
         now,
     )
     return row
+
+
+async def resolve_many(
+    conn: asyncpg.Connection, alert_ids: list[UUID], now: datetime
+) -> list[Record]:
+    """Resolve (by the engine) those of the alerts that are open or acknowledged."""
+    if not alert_ids:
+        return []
+    rows: list[Record] = await conn.fetch(
+        f"""UPDATE alerts a SET state = 'resolved', resolved_at = $2, resolved_by = NULL
+            WHERE a.id = ANY($1) AND a.state IN ('open', 'acknowledged')
+            RETURNING {ALERT_COLUMNS}""",
+        alert_ids,
+        now,
+    )
+    return rows
 
 
 async def acknowledge(conn: asyncpg.Connection, alert_id: UUID, by: str) -> Record | None:
@@ -289,8 +344,9 @@ async def list_alerts(
     return rows
 
 
-async def mark_notified(conn: asyncpg.Connection, alert_id: UUID) -> None:
-    await conn.execute("UPDATE alerts SET notified = true WHERE id = $1", alert_id)
+async def mark_notified(conn: asyncpg.Connection, alert_ids: list[UUID]) -> None:
+    if alert_ids:
+        await conn.execute("UPDATE alerts SET notified = true WHERE id = ANY($1)", alert_ids)
 
 
 # --- channels and notifications --------------------------------------------------------------
@@ -369,6 +425,17 @@ async def enqueue(
     return notification_id
 
 
+async def enqueue_many(
+    conn: asyncpg.Connection, rows: list[tuple[UUID, str, UUID, dict[str, Any]]]
+) -> None:
+    """(channel id, kind, alert id, payload) rows, as one pipelined statement."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO notifications (channel_id, kind, alert_id, payload) VALUES ($1, $2, $3, $4)",
+            rows,
+        )
+
+
 async def due_notifications(conn: asyncpg.Connection, channel_id: UUID, limit: int) -> list[Record]:
     rows: list[Record] = await conn.fetch(
         """SELECT id, kind, alert_id, payload, attempts FROM notifications
@@ -378,6 +445,26 @@ async def due_notifications(conn: asyncpg.Connection, channel_id: UUID, limit: i
         limit,
     )
     return rows
+
+
+async def lease(conn: asyncpg.Connection, ids: list[int], seconds: float) -> None:
+    """Claim notifications being sent: not due again until `seconds` from now."""
+    await conn.execute(
+        """UPDATE notifications SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+           WHERE id = ANY($1)""",
+        ids,
+        float(seconds),
+    )
+
+
+async def release(conn: asyncpg.Connection, ids: list[int]) -> None:
+    """Give claimed notifications back, due now (those still waiting to be sent)."""
+    if ids:
+        await conn.execute(
+            """UPDATE notifications SET next_attempt_at = clock_timestamp()
+               WHERE id = ANY($1) AND status = 'pending'""",
+            ids,
+        )
 
 
 async def sent_last_minute(conn: asyncpg.Connection, channel_id: UUID) -> int:
@@ -404,10 +491,12 @@ async def mark_delivered(conn: asyncpg.Connection, ids: list[int], digest_id: in
 async def mark_attempt_failed(
     conn: asyncpg.Connection, ids: list[int], error: str, max_attempts: int
 ) -> None:
+    """Back off 2^attempts seconds from when the attempt failed (not from when the transaction
+    began: a receiver that timed out must not be retried at once)."""
     await conn.execute(
         """UPDATE notifications SET attempts = attempts + 1, last_error = $2,
                status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END,
-               next_attempt_at = now() + make_interval(secs => power(2, attempts + 1))
+               next_attempt_at = clock_timestamp() + make_interval(secs => power(2, attempts + 1))
            WHERE id = ANY($1)""",
         ids,
         error[:500],
@@ -425,13 +514,15 @@ async def deliveries(conn: asyncpg.Connection, channel_id: UUID, limit: int) -> 
     return rows
 
 
-async def alert_with_device(conn: asyncpg.Connection, alert_id: UUID) -> Record | None:
-    row: Record | None = await conn.fetchrow(
+async def alerts_with_devices(
+    conn: asyncpg.Connection, alert_ids: list[UUID]
+) -> dict[UUID, Record]:
+    rows = await conn.fetch(
         f"""SELECT {ALERT_COLUMNS}, d.name AS device_name FROM alerts a
-            JOIN devices d ON d.id = a.device_id WHERE a.id = $1""",
-        alert_id,
+            JOIN devices d ON d.id = a.device_id WHERE a.id = ANY($1)""",
+        alert_ids,
     )
-    return row
+    return {row["id"]: row for row in rows}
 
 
 async def get_setting(conn: asyncpg.Connection, key: str) -> Any:
@@ -448,6 +539,12 @@ async def put_setting(conn: asyncpg.Connection, key: str, value: Any) -> None:
 
 
 NOTIFY_CHANNEL = "sentinel_notifications"
+
+
+async def lock_evaluation(conn: asyncpg.Connection, org_id: UUID) -> None:
+    """Serialize evaluations of one organization (until the transaction ends), so that two
+    evaluators — a second worker, a direct call — never both open or notify the same alert."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"alerts:{org_id}")
 
 
 async def wake_dispatcher(conn: asyncpg.Connection, org_id: UUID) -> None:

@@ -1,12 +1,13 @@
 """School hours: when an organization's devices are expected to be on.
 
-Offline rules that respect school hours fire only inside them, so laptops switched off at
-night, at weekends and on holidays never page anyone.
+Offline rules that respect school hours fire only inside them, and count only the time a device
+was offline inside them: laptops switched off at night, at weekends and on holidays never page
+anyone — neither then nor the moment school starts again.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SETTINGS_KEY = "school_hours"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_LOOKBACK_DAYS = 400  # school time is counted back this far at most
 Span = Annotated[list[time], Field(min_length=2, max_length=2)]
 
 
@@ -52,6 +54,23 @@ class SchoolHours(BaseModel):
             return False
         spans = self.weekly.get(DAYS[local.weekday()], [])
         return any(start <= local.time() < end for start, end in spans)
+
+    def seconds_within(self, start: datetime, end: datetime, enough: float | None = None) -> float:
+        """Seconds of [start, end) that fall inside school hours (holidays excluded), counted
+        back from `end`; counting stops once `enough` is reached."""
+        zone = ZoneInfo(self.timezone)
+        total = 0.0
+        day, first = end.astimezone(zone).date(), start.astimezone(zone).date()
+        for _ in range(MAX_LOOKBACK_DAYS):
+            if day < first or (enough is not None and total >= enough):
+                break
+            if day not in self.holidays:
+                for span_start, span_end in self.weekly.get(DAYS[day.weekday()], []):
+                    low = max(start, datetime.combine(day, span_start, zone))
+                    high = min(end, datetime.combine(day, span_end, zone))
+                    total += max(0.0, (high - low).total_seconds())
+            day -= timedelta(days=1)
+        return total
 
 
 def load(value: Any) -> SchoolHours:

@@ -58,14 +58,29 @@ class RuleFields(Strict):
         return self
 
 
+def _no_nulls(model: BaseModel, nullable: frozenset[str] = frozenset()) -> None:
+    """A PATCH changes only the fields it sends; sending null for one that cannot be null is a
+    mistake to report, not a database error."""
+    for name in model.model_fields_set - nullable:
+        if getattr(model, name) is None:
+            raise ValueError(f"{name} cannot be null")
+
+
 class RuleUpdate(Strict):
+    """Checked field by field here; the rule it produces is checked as a whole (`RuleFields`)."""
+
     name: Name | None = None
     threshold: float | None = None
     duration_s: int | None = Field(None, ge=0, le=604_800)
     severity: Literal["info", "warning", "critical"] | None = None
     respect_school_hours: bool | None = None
-    channel_ids: list[UUID] | None = Field(None, max_length=50)
+    channel_ids: list[UUID] | None = Field(None, max_length=50)  # null: every channel
     enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _present(self) -> RuleUpdate:
+        _no_nulls(self, frozenset({"threshold", "channel_ids"}))
+        return self
 
 
 class EmailConfig(Strict):
@@ -94,3 +109,8 @@ class ChannelUpdate(Strict):
     name: Name | None = None
     rate_per_minute: int | None = Field(None, ge=1, le=1000)
     enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _present(self) -> ChannelUpdate:
+        _no_nulls(self)
+        return self

@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
+from pydantic import ValidationError
+
 from sentinel.alerts import queries, schedule
 from sentinel.alerts.notify import DeliveryError, deliver
 from sentinel.alerts.schemas import ChannelCreate, ChannelUpdate, RuleFields, RuleUpdate
@@ -20,6 +22,12 @@ from sentinel.api.resources import Resources
 from sentinel.audit.service import record
 from sentinel.authz.guard import OrgContext
 from sentinel.devices import queries as device_queries
+
+
+class InvalidRule(Problem):
+    status = 422
+    code = "validation_failed"
+    title = "Invalid request"
 
 
 class InvalidChannel(Problem):
@@ -65,6 +73,19 @@ async def _check_scope(conn: Any, scope_type: str, scope_id: UUID | None) -> Non
         raise NotFound("No such device.")
 
 
+def _check_rule(merged: dict[str, Any]) -> None:
+    """The rule a PATCH would leave must be as valid as a new one (an offline rule of 30 s, a
+    threshold rule without a threshold)."""
+    try:
+        RuleFields.model_validate(merged)
+    except ValidationError as exc:
+        errors = [
+            {"loc": ["body", *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        raise InvalidRule("The rule would not be valid.", errors=errors) from None
+
+
 async def create_rule(res: Resources, ctx: OrgContext, body: RuleFields) -> dict[str, Any]:
     fields = body.model_dump()
     async with res.router.transaction(ctx.tenant) as conn:
@@ -91,6 +112,7 @@ async def update_rule(
             raise NotFound("No such alert rule.")
         if not fields:
             return dict(before)
+        _check_rule({**{k: before[k] for k in RuleFields.model_fields}, **fields})
         row = await queries.update_rule(conn, rule_id, fields)
         assert row is not None
         await record(
@@ -233,19 +255,22 @@ async def delete_channel(res: Resources, ctx: OrgContext, channel_id: UUID) -> N
 
 
 async def test_channel(res: Resources, ctx: OrgContext, channel_id: UUID) -> dict[str, Any]:
-    """Send a test message right now and say how it went (recorded like any delivery)."""
+    """Send a test message right now and say how it went (recorded like any delivery).
+
+    The attempt is recorded in the transaction that sends it, so the dispatcher never sees it
+    as a due notification and sends it a second time while it is in flight.
+    """
     async with res.router.transaction(ctx.tenant) as conn:
         channel = await queries.channel(conn, channel_id)
         if channel is None:
             raise NotFound("No such channel.")
         payload = {"type": "test", "org_id": str(ctx.org_id)}
         notification_id = await queries.enqueue(conn, channel_id, "test", None, payload)
-    try:
-        await deliver(res.settings, channel, payload, str(notification_id))
-        outcome: dict[str, Any] = {"delivered": True}
-    except DeliveryError as exc:
-        outcome = {"delivered": False, "error": str(exc)}
-    async with res.router.transaction(ctx.tenant) as conn:
+        try:
+            await deliver(res.settings, channel, payload, str(notification_id))
+            outcome: dict[str, Any] = {"delivered": True}
+        except DeliveryError as exc:
+            outcome = {"delivered": False, "error": str(exc)}
         if outcome["delivered"]:
             await queries.mark_delivered(conn, [notification_id], None)
         else:
