@@ -130,14 +130,25 @@ async def test_migrate_brings_a_tenant_that_is_behind_up_to_date_and_is_idempote
 async def test_one_failing_tenant_does_not_stop_the_others(
     stack: Stack, two_orgs: tuple[uuid.UUID, uuid.UUID]
 ) -> None:
-    existing, missing = tenant_schema(two_orgs[0]), tenant_schema(uuid.uuid4())
+    existing = tenant_schema(two_orgs[0])
+    broken = tenant_schema(uuid.uuid4())  # a schema without its role: granting fails
+    gone = tenant_schema(uuid.uuid4())  # an organization deleted after the list was read
 
     async def owner(_shard: str) -> asyncpg.Connection:
         return await connect(pg_target(stack.settings, "owner"))
 
-    results = await migrate_all_tenants(owner, [(missing, "main"), (existing, "main")], 1)
+    async with owner_connection(stack.settings) as conn:
+        await conn.execute(f"CREATE SCHEMA {broken}")
+    try:
+        results = await migrate_all_tenants(
+            owner, [(broken, "main"), (gone, "main"), (existing, "main")], 1
+        )
+    finally:
+        async with owner_connection(stack.settings) as conn:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {broken} CASCADE")
     by_schema = {r.schema: r for r in results}
-    assert by_schema[missing].error
+    assert by_schema[broken].error
+    assert by_schema[gone].error is None and by_schema[gone].applied == 0
     assert by_schema[existing].error is None
     assert by_schema[existing].applied == 0
 
