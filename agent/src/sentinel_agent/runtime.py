@@ -133,7 +133,9 @@ class Agent:
         client.will_set(
             self._topic("status"), json.dumps({"v": 1, "state": "offline"}), qos=1, retain=True
         )
-        client.reconnect_delay_set(random.randint(1, 3), 120)  # noqa: S311 - jitter only
+        # Capped at a minute so devices catch up soon after an outage; the random base spreads
+        # a fleet's reconnects.
+        client.reconnect_delay_set(random.randint(1, 3), 60)  # noqa: S311 - jitter only
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

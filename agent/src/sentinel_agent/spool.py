@@ -11,6 +11,7 @@ server in the next sample (`spool_dropped`).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -28,6 +29,9 @@ class Spool:
         """`first_seq` numbers the first sample of a new spool (an existing one continues)."""
         self.max_samples = max_samples
         self._lock = threading.Lock()
+        if str(path) != ":memory:" and not Path(path).exists():
+            # Owner-only from the first byte, whatever the process umask.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from http.cookies import SimpleCookie
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.requests import cookie_parser
 
 from sentinel.api.deps import Res
 from sentinel.auth.errors import InvalidGrant, Unauthorized
@@ -26,8 +27,8 @@ from sentinel.auth.principal import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
     REFRESH_COOKIE,
-    CurrentUser,
     check_csrf,
+    current_principal,
 )
 from sentinel.auth.service import Grant
 from sentinel.auth.tokens import InvalidToken
@@ -35,6 +36,15 @@ from sentinel.auth.tokens import InvalidToken
 router = APIRouter(prefix="/auth/v1/browser", tags=["auth"])
 REFRESH_PATH = "/"
 REFRESH_MAX_AGE = 30 * 24 * 3600
+# Routes that handle the session's tokens themselves; the rest of `/auth/v1` (the user, their
+# sessions) is refreshed transparently like every other page.
+NO_TRANSPARENT_REFRESH = (
+    "/auth/v1/browser/",
+    "/auth/v1/token",
+    "/auth/v1/signup",
+    "/auth/v1/logout",
+    "/auth/v1/.well-known/",
+)
 
 
 def set_session_cookies(response: Response, grant: Grant, access_ttl: int) -> str:
@@ -101,8 +111,27 @@ async def refresh(request: Request, response: Response, res: Res) -> dict[str, A
 
 
 @router.post("/logout", status_code=204)
-async def logout(user: CurrentUser, res: Res) -> Response:
-    await res.auth.logout(user.user_id, user.session_id, "local")
+async def logout(request: Request, res: Res) -> Response:
+    """End the session and clear the cookies. The access cookie lives minutes and the session
+    weeks, so when the access cookie is gone or expired the refresh cookie names the session
+    (the middleware does not run on `/auth/` paths)."""
+    try:
+        user = await current_principal(request, res)  # checks CSRF for cookie requests
+    except Unauthorized:
+        user = None
+    if user is not None:
+        await res.auth.logout(user.user_id, user.session_id, "local")
+    else:
+        check_csrf(request)
+        token = request.cookies.get(REFRESH_COOKIE)
+        if not token:
+            raise Unauthorized("No browser session.")
+        try:
+            grant = await res.auth.refresh(token)
+        except InvalidGrant:
+            pass  # the session is already over
+        else:
+            await res.auth.logout(UUID(grant.user["id"]), grant.session_id, "local")
     response = Response(status_code=204)
     clear_session_cookies(response)
     return response
@@ -116,7 +145,7 @@ def install_transparent_refresh(app: FastAPI) -> None:
         refresh_token = request.cookies.get(REFRESH_COOKIE)
         if (
             refresh_token is None
-            or request.url.path.startswith("/auth/")
+            or request.url.path.startswith(NO_TRANSPARENT_REFRESH)
             or request.headers.get("authorization")
         ):
             return await call_next(request)
@@ -134,9 +163,9 @@ def install_transparent_refresh(app: FastAPI) -> None:
             response = await call_next(request)
             clear_session_cookies(response)
             return response
+        csrf = request.cookies.get(CSRF_COOKIE)
         _replace_cookie(request, ACCESS_COOKIE, grant.access_token)
         response = await call_next(request)
-        csrf = request.cookies.get(CSRF_COOKIE)
         set_session_cookies(response, grant, res.settings.access_token_ttl_seconds)
         if csrf:  # keep the page's CSRF token valid across the refresh
             response.set_cookie(
@@ -153,10 +182,12 @@ def install_transparent_refresh(app: FastAPI) -> None:
 
 def _replace_cookie(request: Request, name: str, value: str) -> None:
     """Let the rest of this request see the fresh access token."""
-    jar = SimpleCookie()
-    jar.load(request.headers.get("cookie", ""))
+    # Starlette's lenient parser, as for `request.cookies`: `SimpleCookie` gives up on the
+    # whole header at the first cookie it cannot parse (JSON, spaces), which would drop the
+    # CSRF cookie from the rest of the request.
+    jar = cookie_parser(request.headers.get("cookie", ""))
     jar[name] = value
-    header = "; ".join(f"{key}={morsel.value}" for key, morsel in jar.items())
+    header = "; ".join(f"{key}={item}" for key, item in jar.items())
     headers = [(k, v) for k, v in request.scope["headers"] if k != b"cookie"]
     headers.append((b"cookie", header.encode("latin-1")))
     request.scope["headers"] = headers

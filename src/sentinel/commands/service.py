@@ -16,9 +16,18 @@ from sentinel.commands import queries
 from sentinel.devices import queries as device_queries
 from sentinel.devices.agent_config import agent_config
 
-ALLOWED = frozenset(
-    {"ping", "refresh_inventory", "show_message", "restart_agent", "reboot", "shutdown"}
-)
+# Each allowed command and the arguments it takes. Nothing else is accepted: arguments are
+# relayed to the device, and a message over the broker's packet limit would get the worker's
+# own connection dropped — and resent, and dropped — on every reconnect.
+ARGUMENTS: dict[str, frozenset[str]] = {
+    "ping": frozenset(),
+    "refresh_inventory": frozenset(),
+    "show_message": frozenset({"text"}),
+    "restart_agent": frozenset(),
+    "reboot": frozenset(),
+    "shutdown": frozenset(),
+}
+ALLOWED = frozenset(ARGUMENTS)
 NOTIFY_CHANNEL = "sentinel_commands"
 
 
@@ -38,6 +47,12 @@ async def create(
 ) -> dict[str, Any]:
     if name not in ALLOWED:
         raise CommandNotAllowed(f"Allowed commands: {', '.join(sorted(ALLOWED))}.")
+    unexpected = sorted(set(args) - ARGUMENTS[name])
+    if unexpected:
+        raise CommandNotAllowed(
+            f"{name} does not take {', '.join(a[:50] for a in unexpected[:10])}.",
+            accepted=sorted(ARGUMENTS[name]),
+        )
     if name == "show_message" and not (
         isinstance(args.get("text"), str) and 0 < len(args["text"]) <= 500
     ):

@@ -32,6 +32,9 @@ from sentinel.simulator.enrollment import SimulatedCredential
 log = get_logger(__name__)
 BATCH = 100
 RESEND_AFTER = 15.0
+# A paho connect (TCP + TLS handshake) blocks this one thread; spend at most this long per
+# pass connecting, so that a large fleet keeps sampling on schedule while it (re)connects.
+CONNECT_BUDGET_S = 0.2
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Fleet:
         self.stats = FleetStats()
         self.selector = selectors.DefaultSelector()
         self.stop = threading.Event()
+        self._connect_until = 0.0
         self.context = ssl.create_default_context(cafile=ca_file)
         now = time.monotonic()
         self.devices = [self._device(c, now + self.rng.uniform(0, interval)) for c in credentials]
@@ -98,7 +102,7 @@ class Fleet:
             credential,
             DeviceModel.create(credential.index),
             client,
-            Spool(":memory:"),
+            Spool(":memory:", first_seq=credential.next_seq),
             prefix,
             first,
         )
@@ -168,8 +172,6 @@ class Fleet:
 
     def run(self, duration: float | None = None, drain_seconds: float = 30.0) -> FleetStats:
         start = time.monotonic()
-        for device in self.devices:
-            self._connect(device, start)
         last_misc = start
         sampling_until = start + duration if duration is not None else float("inf")
         drain_deadline: float | None = None
@@ -183,6 +185,7 @@ class Fleet:
                 ready: VirtualDevice = key.data
                 if ready.client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
                     self._drop(ready, now, clean=False)
+            self._connect_until = time.monotonic() + CONNECT_BUDGET_S
             for device in self.devices:
                 self._tick(device, now, sampling=drain_deadline is None)
             if now - last_misc >= 1.0:
@@ -205,7 +208,11 @@ class Fleet:
                 self._drop(device, now, clean=self.rng.random() < 0.5)
         if not device.connected and device.client.socket() is None:
             # While draining, outages end: every device comes back to deliver its spool.
-            if now >= device.next_attempt and (now >= device.offline_until or not sampling):
+            if (
+                now >= device.next_attempt
+                and (now >= device.offline_until or not sampling)
+                and time.monotonic() < self._connect_until
+            ):
                 self._connect(device, now)
             return
         if device.connected:
