@@ -46,7 +46,7 @@ def test_up_detach_status_down_leaves_nothing_running(tmp_path: Path) -> None:
         assert report.returncode == 0, report.stdout + report.stderr
         status = json.loads(report.stdout)
         names = [c["name"] for c in status["components"]]
-        assert names == ["postgres", "redis", "mosquitto", "api", "worker", "caddy"]
+        assert names == ["postgres", "redis", "mosquitto", "api", "worker", "ingest-0", "caddy"]
         assert all(c["healthy"] and c["pid"] for c in status["components"])
         ca = status["ca_cert"]
         pids = [c["pid"] for c in status["components"]]

@@ -7,7 +7,7 @@ The forms post JSON to `/auth/v1/browser/*`, `/auth/v1/*` and `/api/v1/*` from
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
@@ -78,6 +78,7 @@ async def orgs_page(request: Request, user: CurrentUser, res: Res) -> Response:
 async def invitation_page(request: Request, user: MaybeUser, res: Res) -> Response:
     """The invitation link's landing page; the token stays in the URL fragment (never sent to
     a server log) and `static/js/invitation.js` posts it."""
+    context: dict[str, Any]
     if user is None:
         context = {"user": None, "org": None, "orgs": []}
     else:

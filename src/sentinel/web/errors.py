@@ -21,13 +21,16 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sentinel.api.problems import Problem
+from sentinel.logging import get_logger
 from sentinel.web.rendering import render
 
+log = get_logger(__name__)
 MESSAGES = {
     401: ("Please sign in", "Your session has ended. Sign in again to continue."),
     403: ("Not allowed", "Your role in this organization does not allow this."),
     404: ("Not found", "This page does not exist, or you are not a member of its organization."),
     422: ("Invalid address", "Some of the values in this address are not valid."),
+    500: ("Something went wrong", "Something went wrong on our side; it has been logged."),
 }
 
 
@@ -45,8 +48,12 @@ def login_url(request: Request) -> str:
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    """Only same-site paths: `//evil.example` and `https://…` would leave the site."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only same-site paths. `//evil.example` and `https://…` leave the site; browsers read a
+    backslash like a slash and drop tabs and newlines, which would turn `/` + tab + `/evil`
+    into `//evil`."""
+    if not value or not value.startswith("/") or "\\" in value:
+        return default
+    if any(ch.isspace() or ord(ch) < 32 for ch in value) or value.startswith("//"):
         return default
     return value
 
@@ -94,5 +101,12 @@ class PageRoute(APIRoute):
                 if response is None:
                     raise
                 return response
+            except Exception as exc:
+                if not is_navigation(request):
+                    raise  # the application's handler logs it and answers problem+json
+                log.error(
+                    "unhandled error", path=request.url.path, error=type(exc).__name__, exc_info=exc
+                )
+                return error_page(request, 500, None)
 
         return handle

@@ -43,17 +43,20 @@ def when(value: datetime | str | float | None, style: str = "datetime", empty: s
     """`<time>` for `value`; `style` is `datetime`, `date` or `relative` (see localtime.js)."""
     at = moment(value)
     if at is None:
-        return Markup('<span class="muted">{}</span>').format(empty)
+        return Markup('<span class="muted">%s</span>') % empty
     utc = at.astimezone(UTC)
-    return Markup('<time datetime="{}" data-local="{}">{}</time>').format(
-        utc.isoformat(timespec="seconds"), style, utc.strftime("%Y-%m-%d %H:%M UTC")
+    # `%` rather than `.format`: this runs for cells of long tables and is several times faster.
+    return Markup('<time datetime="%s" data-local="%s">%s</time>') % (
+        utc.isoformat(timespec="seconds"),
+        style,
+        utc.strftime("%Y-%m-%d %H:%M UTC"),
     )
 
 
 def pct(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return f"{float(value):.0f} %"
+    return f"{float(value):.0f}\u00a0%"  # no break between number and unit
 
 
 def size(value: Any, suffix: str = "B") -> str:
