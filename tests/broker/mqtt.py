@@ -203,6 +203,16 @@ def connected(settings: Settings, enrollment: Enrollment, **options: Any) -> Ite
         device.close()
 
 
+def close_all(devices: list[DeviceClient]) -> None:
+    """Close clients in parallel: one that paho is backing off to reconnect takes up to a
+    second to stop."""
+    threads = [threading.Thread(target=device.close) for device in devices]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+
 def wait_cut_off(device: DeviceClient, timeout: float = 5.0) -> float:
     """Seconds until the broker disconnected `device` (which must be connected now)."""
     start = time.monotonic()
@@ -344,6 +354,21 @@ def broker_reloads(settings: Settings) -> int:
     return (settings.logs_dir / "worker.log").read_text().count(RELOAD_LOG_LINE)
 
 
+def _reload_history(settings: Settings, last: int = 8) -> str:
+    """The last SIGHUPs the worker sent and the reloads the broker logged, for diagnostics."""
+    sent = [
+        line
+        for line in (settings.logs_dir / "worker.log").read_text().splitlines()
+        if RELOAD_LOG_LINE in line
+    ]
+    done = [
+        line
+        for line in (settings.logs_dir / "mosquitto.log").read_text().splitlines()
+        if "Reloading config" in line
+    ]
+    return "\n".join([*sent[-last:], *done[-last:]])
+
+
 def wait_quiet(settings: Settings, quiet: float = 0.6, timeout: float = 10.0) -> int:
     """Wait until no reload happened for `quiet` seconds; returns the reload count."""
     deadline = time.monotonic() + timeout
@@ -361,9 +386,13 @@ def wait_quiet(settings: Settings, quiet: float = 0.6, timeout: float = 10.0) ->
 def wait_accepted(settings: Settings, enrollment: Enrollment, timeout: float = 10.0) -> None:
     """Wait until the broker accepts `enrollment`'s credential (it loads fresh ones on reload)."""
     deadline = time.monotonic() + timeout
-    while connack(settings, enrollment.username, enrollment.token).is_failure:
+    while (refusal := connack(settings, enrollment.username, enrollment.token)).is_failure:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the broker never accepted {enrollment.username}")
+            in_file = enrollment.username in password_file_users(settings)
+            raise TimeoutError(
+                f"the broker never accepted {enrollment.username} ({refusal}; in the password "
+                f"file: {in_file}); the last reloads:\n{_reload_history(settings)}"
+            )
         time.sleep(0.1)
 
 

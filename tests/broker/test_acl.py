@@ -16,12 +16,14 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from sentinel.config import Settings
+from sentinel.stack.launcher import Stack
 from tests.broker.mqtt import (
     NOT_AUTHORIZED,
     MosquittoSub,
@@ -36,8 +38,9 @@ from tests.broker.mqtt import (
     wait_accepted,
     wait_received,
 )
-from tests.devices.api import School, enroll_devices, enroll_one, new_school, wait_for
+from tests.devices.api import enroll_devices, enroll_one, new_school, wait_for
 from tests.fleet import Enrollment
+from tests.harness import trust
 
 GRACE = 0.5  # after the control message arrived, how long a stray message gets to show up
 
@@ -84,10 +87,13 @@ class Fleet:
         ]
 
 
-@pytest.fixture
-def fleet(https: httpx.Client, school: School) -> Fleet:
-    attacker, sibling = enroll_devices(https, school, 2)
-    return Fleet(attacker, sibling, enroll_one(https, new_school(https)))
+@pytest.fixture(scope="module")
+def fleet(stack: Stack) -> Iterator[Fleet]:
+    """Shared by the module: every test recognises its own messages by unique payloads."""
+    settings = stack.settings
+    with httpx.Client(base_url=settings.public_url, verify=trust(settings), timeout=10) as https:
+        attacker, sibling = enroll_devices(https, new_school(https), 2)
+        yield Fleet(attacker, sibling, enroll_one(https, new_school(https)))
 
 
 def _leaks(observer: ServiceObserver, payloads: dict[str, str]) -> dict[str, list[str]]:
@@ -182,7 +188,12 @@ def test_mosquitto_sub_outside_its_namespace_receives_nothing(
         MosquittoSub(settings, a.username, a.token, [*fleet.foreign_filters(), own]) as sub,
     ):
         ready = marker("ready")
-        wait_for(lambda: observer.publish(own, ready) or ready in sub.output(), 5, "mosquitto_sub")
+
+        def subscribed() -> bool:  # the filters went in one SUBSCRIBE: all active, or none
+            observer.publish(own, ready)
+            return ready in sub.output()
+
+        wait_for(subscribed, 5, "mosquitto_sub's subscriptions")
         foreign = marker("foreign")
         sibling.publish("probe", foreign.encode())
         observer.publish(f"{fleet.sibling.prefix}/commands", foreign)

@@ -284,8 +284,12 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def sort_is_time(sort: str) -> bool:
+    return sort.lstrip("-") != "name"
+
+
 def _sort_type(sort: str) -> str:
-    return "text" if sort.lstrip("-") == "name" else "timestamptz"
+    return "timestamptz" if sort_is_time(sort) else "text"
 
 
 async def update_device(

@@ -189,11 +189,17 @@ def encode_cursor(row: asyncpg.Record) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, UUID]:
+def decode_cursor(cursor: str, sort: str) -> tuple[str, UUID]:
+    """The (sort value, id) a cursor holds; the value must fit the sort (a time for the time
+    sorts), or the query would fail on the cast."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, device_id = json.loads(raw)
-        return str(value), UUID(device_id)
+        if not isinstance(value, str):
+            raise TypeError("the sort value is not a string")
+        if queries.sort_is_time(sort):
+            datetime.fromisoformat(value)
+        return value, UUID(device_id)
     except (ValueError, TypeError) as exc:
         raise InvalidCursor() from exc
 
@@ -211,7 +217,7 @@ async def list_devices(
     cursor: str | None,
     limit: int,
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor, sort) if cursor else None
     async with res.router.transaction(ctx.tenant) as conn:
         group_ids = await queries.group_subtree(conn, group_id) if group_id else None
         if group_id and not group_ids:
