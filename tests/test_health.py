@@ -40,3 +40,21 @@ def test_unknown_path_is_problem_json(https: httpx.Client) -> None:
     response = https.get("/no/such/thing")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+async def test_unexpected_error_is_a_problem_without_a_stack_trace(stack: Stack) -> None:
+    app = create_app(stack.settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            response = await client.get("/boom")
+            again = await client.get("/healthz")
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert "secret internal detail" not in response.text and "Traceback" not in response.text
+    assert again.status_code == 200

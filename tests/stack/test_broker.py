@@ -2,39 +2,32 @@
 
 from __future__ import annotations
 
-import secrets
 import ssl
 import time
+from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from sentinel.broker.passwords import (
-    mosquitto_hash,
-    reload_broker,
-    verify_mosquitto_hash,
-    write_password_file,
-)
+from sentinel.broker.passwords import mosquitto_hash, verify_mosquitto_hash
 from sentinel.broker.probe import BrokerEndpoint, BrokerUnavailable, probe_broker
 from sentinel.stack.launcher import Stack
 from sentinel.stack.mosquitto import SERVICE_USERNAME
 from sentinel.stack.secrets import Secrets
-from tests.harness import tls_handshake
+from tests.fleet import enroll, enrollment_token
+from tests.harness import tls_handshake, trust
+from tests.people import create_org, signup
 
 
 @pytest.fixture(scope="module")
-def device_credential(stack: Stack) -> tuple[str, str]:
-    username = f"{secrets.token_hex(16)}/devices/{secrets.token_hex(16)}"
-    token = secrets.token_urlsafe(32)
-    write_password_file(
-        stack.mosquitto.device_password_file,
-        {username: mosquitto_hash(token)},
-        owner=stack.mosquitto.user,
-    )
-    assert stack.mosquitto.process is not None
-    reload_broker(stack.mosquitto.process.pid)
-    deadline = time.monotonic() + 5
-    endpoint = _tls(stack, username, token)
-    while True:  # the reload is asynchronous: wait until the broker knows the device
+def device_credential(stack: Stack, https_module: httpx.Client) -> tuple[str, str]:
+    """A real device credential, made by enrollment (the worker loads it into the broker)."""
+    owner = signup(https_module)
+    org = create_org(https_module, owner)
+    enrolled = enroll(https_module, enrollment_token(https_module, owner, org["id"]))
+    deadline = time.monotonic() + 10
+    endpoint = _tls(stack, enrolled.username, enrolled.token)
+    while True:  # the credential sync is asynchronous: wait until the broker knows the device
         try:
             probe_broker(endpoint)
             break
@@ -42,7 +35,15 @@ def device_credential(stack: Stack) -> tuple[str, str]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
-    return username, token
+    return enrolled.username, enrolled.token
+
+
+@pytest.fixture(scope="module")
+def https_module(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=stack.settings.public_url, verify=trust(stack.settings), timeout=15
+    ) as client:
+        yield client
 
 
 def _tls(stack: Stack, username: str | None, password: str | None) -> BrokerEndpoint:

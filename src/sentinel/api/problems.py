@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -42,6 +43,25 @@ def problem_response(status: int, code: str, title: str, detail: str, **extra: A
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def unexpected_errors(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Answered here rather than by an exception handler: Starlette re-raises after those,
+        # and uvicorn then drops the keep-alive connection the proxy was about to reuse.
+        try:
+            return await call_next(request)
+        except Exception as exc:
+            log.error(
+                "unhandled error", path=request.url.path, error=exc.__class__.__name__, exc_info=exc
+            )
+            return problem_response(
+                500,
+                "internal_error",
+                "Internal error",
+                "Something went wrong on our side; it has been logged.",
+            )
+
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         response = problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
