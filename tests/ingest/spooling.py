@@ -28,7 +28,8 @@ class SpoolingDevice(DeviceClient):
     sent_at: dict[int, float] = field(default_factory=dict)
     receipted: set[int] = field(default_factory=set)
     refused: set[int] = field(default_factory=set)
-    resent_samples: int = 0
+    resent_after_reconnect: int = 0
+    resent_after_timeout: int = 0
     published_messages: int = 0
     connects: int = 0
 
@@ -95,7 +96,10 @@ class SpoolingDevice(DeviceClient):
                 self.sent_at[sample["seq"]] = now
         for start in range(0, len(due), RESEND_CHUNK):
             self._send(due[start : start + RESEND_CHUNK])
-        self.resent_samples += len(due)
+        if everything:
+            self.resent_after_reconnect += len(due)
+        else:
+            self.resent_after_timeout += len(due)
         return len(due)
 
     def replay(self, seqs: range) -> None:

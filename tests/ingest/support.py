@@ -9,7 +9,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from sentinel.config import Settings
-from sentinel.db.connect import connect, pg_target
+from sentinel.db.connect import MAIN_SHARD, connect, pg_target
 from sentinel.db.tenancy import tenant_schema
 from sentinel.ingest.metrics import STATS_KEY
 from sentinel.stack.mosquitto import SERVICE_USERNAME
@@ -179,9 +179,11 @@ def wait_device(
 
 
 @asynccontextmanager
-async def owner_db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    """The schema owner's connection, which reads every tenant schema directly."""
-    conn = await connect(pg_target(settings, "owner"))
+async def owner_db(
+    settings: Settings, shard: str = MAIN_SHARD
+) -> AsyncIterator[asyncpg.Connection]:
+    """The schema owner's connection to one shard; it reads every tenant schema there."""
+    conn = await connect(pg_target(settings, "owner", shard=shard))
     try:
         yield conn
     finally:
@@ -192,17 +194,27 @@ def telemetry_table(org_id: str | UUID) -> str:
     return f"{tenant_schema(UUID(str(org_id)))}.telemetry"
 
 
-def fetch(settings: Settings, query: str, *args: Any) -> list[asyncpg.Record]:
-    """Run one query as the owner, from synchronous test code (on its own event loop in a
-    helper thread, so it never touches the session's loop)."""
+def run_async(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine from synchronous test code, on its own event loop in a helper thread
+    (so it never touches the session's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()
+
+
+def fetch(settings: Settings, org_id: str | UUID, query: str, *args: Any) -> list[asyncpg.Record]:
+    """Run one query as the owner on the shard that holds the organization."""
 
     async def run() -> list[asyncpg.Record]:
-        async with owner_db(settings) as conn:
+        async with owner_db(settings) as control:
+            shard = await control.fetchval(
+                "SELECT shard FROM control.organizations WHERE id = $1", UUID(str(org_id))
+            )
+        assert shard is not None, f"no organization {org_id}"
+        async with owner_db(settings, shard) as conn:
             rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         return rows
 
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(run())).result()
+    return run_async(run)
 
 
 def stored_rows(
@@ -211,6 +223,7 @@ def stored_rows(
     """Every stored telemetry row of a device, read straight from the tenant's table."""
     return fetch(
         settings,
+        org_id,
         f"SELECT * FROM {telemetry_table(org_id)} WHERE device_id = $1 ORDER BY seq, ts",
         UUID(str(device_id)),
     )

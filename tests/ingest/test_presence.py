@@ -11,6 +11,7 @@ from sentinel.config import Settings
 from tests.fleet import DeviceClient
 from tests.ingest.support import (
     OFFLINE,
+    ONLINE,
     connected,
     drop_connection,
     get_device,
@@ -58,7 +59,7 @@ def test_clean_status_offline_and_back_online(https: httpx.Client, settings: Set
     org = new_org(https)
     enrollment = new_device(https, org)
     with connected(settings, enrollment) as device:
-        device.publish("status", {"v": 1, "state": "online"}, retain=True)
+        device.publish("status", ONLINE, retain=True)
         wait_device(https, org, enrollment.device_id, lambda d: d["online"], what="online")
         device.publish("status", OFFLINE, retain=True)
         wait_device(https, org, enrollment.device_id, lambda d: not d["online"], what="offline")

@@ -15,8 +15,8 @@ import httpx
 
 from sentinel.config import Settings
 from tests.fleet import DeviceClient
-from tests.ingest.support import connected, new_device, new_org
-from tests.live.feed import open_feed, recording, refused_status
+from tests.ingest.support import OFFLINE, ONLINE, connected, new_device, new_org
+from tests.live.feed import Recorder, open_feed, recording, refused_status
 from tests.people import signup
 
 ROUNDS = 5
@@ -70,9 +70,7 @@ async def test_feed_is_fast_and_carries_only_its_own_organization(
     b_devices = {e.get("device_id") for _, e in feed_b.events if "device_id" in e}
     assert a_devices == {dev_a.device_id}, feed_a.events
     assert b_devices == {dev_b.device_id}, feed_b.events  # B's events did exist, on B's feed
-    assert {s for _, e in feed_a.of_type("telemetry") for s in [e["seq"]]} == {
-        100 + i for i in range(ROUNDS)
-    }
+    assert {e["seq"] for _, e in feed_a.of_type("telemetry")} == {100 + i for i in range(ROUNDS)}
 
 
 async def test_handshakes_without_a_right_to_the_feed_are_refused(
@@ -114,7 +112,7 @@ async def test_revoking_a_device_is_announced_as_presence(
     org = new_org(https)
     enrollment = new_device(https, org)
     with connected(settings, enrollment) as device:
-        device.publish("status", {"v": 1, "state": "online"}, retain=True)
+        device.publish("status", ONLINE, retain=True)
         async with recording(open_feed(settings, org.org_id, token=org.owner.access_token)) as feed:
             _, online = await feed.wait_for(
                 lambda e: e.get("type") == "presence" and e.get("online") is True,
@@ -136,3 +134,27 @@ async def test_revoking_a_device_is_announced_as_presence(
         "online": False,
         "status": "revoked",
     }
+
+
+async def test_presence_events_follow_every_change(https: httpx.Client, settings: Settings) -> None:
+    """A device's first telemetry brings it online, `status` offline takes it offline, and
+    telemetry afterwards brings it back: each change is announced, none twice."""
+    org = new_org(https)
+    enrollment = new_device(https, org)
+
+    def presence(feed: Recorder) -> list[bool]:
+        return [e["online"] for _, e in feed.of_type("presence")]
+
+    with connected(settings, enrollment) as device:
+        async with recording(open_feed(settings, org.org_id, token=org.owner.access_token)) as feed:
+            await publish_one(device, 0)
+            await feed.wait_for(lambda e: e.get("seq") == 0, what="telemetry 0")
+            await publish_one(device, 1)
+            await feed.wait_for(lambda e: e.get("seq") == 1, what="telemetry 1")
+            await asyncio.to_thread(device.publish, "status", OFFLINE, True)
+            await feed.wait_for(lambda e: e.get("online") is False, what="presence offline")
+            await publish_one(device, 2)
+            await feed.wait_for(lambda e: e.get("seq") == 2, what="telemetry 2")
+            await asyncio.sleep(0.5)
+    assert presence(feed) == [True, False, True]
+    assert {e["device_id"] for _, e in feed.of_type("presence")} == {enrollment.device_id}

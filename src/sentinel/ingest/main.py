@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 
 import redis.asyncio as redis
@@ -19,6 +20,8 @@ from sentinel.stack.mosquitto import SERVICE_USERNAME
 from sentinel.stack.secrets import load_secrets
 
 log = get_logger(__name__)
+# Set while connected to the broker; the value is the process id, so a readiness check can tell
+# this process from a killed predecessor whose key has not expired yet.
 READY_KEY = "sentinel:ingest:ready:{}"
 
 
@@ -43,7 +46,7 @@ async def run_ingest(settings: Settings, index: int) -> None:
             await metrics.flush(cache)
             with contextlib.suppress(redis.RedisError):
                 if source.connected.is_set():
-                    await cache.set(READY_KEY.format(index), "1", ex=5)
+                    await cache.set(READY_KEY.format(index), str(os.getpid()), ex=5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 

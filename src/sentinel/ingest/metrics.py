@@ -21,6 +21,9 @@ REJECTION_REASONS = (
     "unknown_device",
     "inactive_device",
     "clock_skew",
+    "expired",
+    "write_failed",
+    "internal_error",
 )
 
 

@@ -6,8 +6,8 @@ transaction fails for a connection reason is retried with backoff and nothing is
 one that fails for a data reason is retried message by message, and a message that still
 fails is refused with the reason `write_failed` (counted, logged, acknowledged) so that one bad
 message can never block an organization. Samples refused individually — timestamps outside the
-accepted window (`clock_skew`) or older than the organization's retention
-(`beyond_retention`) — are listed in the receipt's `rejected`.
+accepted window (`clock_skew`) or older than the organization's retention (`expired`) — are
+listed in the receipt's `rejected`.
 """
 
 from __future__ import annotations
@@ -198,18 +198,16 @@ class Pipeline:
             return self._refuse(item, "inactive_device")
         accepted = Accepted(item, topic, message)
         if isinstance(message, TelemetryMessage):
+            # The organization's retention (`expired`) is applied at write time, where the
+            # organization's current shard is known and database errors are handled.
             now = datetime.now(UTC)
             oldest = add_months(month_start(now), -3)
-            retention = (await self._privacy(Tenant(topic.org_id, shard))).telemetry_retention_days
-            # Nothing older than the organization keeps (nor than the partitions reach).
-            low = max(
-                datetime(oldest.year, oldest.month, 1, tzinfo=UTC), now - timedelta(days=retention)
-            ).timestamp()
+            low = datetime(oldest.year, oldest.month, 1, tzinfo=UTC).timestamp()
             high = (now + FUTURE_TOLERANCE).timestamp()
             for sample in message.samples:
                 if not low <= sample.ts <= high:
                     accepted.rejected_seqs.append(sample.seq)
-                    self.metrics.reject("expired" if sample.ts < low else "clock_skew", item.topic)
+                    self.metrics.reject("clock_skew", item.topic)
         batch = self.batches.get(topic.org_id)
         if batch is None:
             batch = self.batches[topic.org_id] = OrgBatch(
@@ -376,7 +374,7 @@ class Pipeline:
         for accepted in messages:
             self.ack(accepted.item)
         for topic in expired:  # counted once the write has happened, never per attempt
-            self.metrics.reject("beyond_retention", topic)
+            self.metrics.reject("expired", topic)
         total = len(columns[0])
         self.metrics.count("samples.stored", new_rows)
         self.metrics.count("samples.duplicate", total - new_rows)
@@ -426,11 +424,37 @@ async def drain(
         except TimeoutError:
             pass
         else:
-            await pipeline.accept(item)
+            await _accept(pipeline, item, stop)
             for _ in range(max_burst):
                 try:
-                    await pipeline.accept(queue.get_nowait())
+                    await _accept(pipeline, queue.get_nowait(), stop)
                 except asyncio.QueueEmpty:
                     break
         await pipeline.flush_due()
     await pipeline.flush_due(force=True)
+
+
+async def _accept(pipeline: Pipeline, item: Incoming, stop: asyncio.Event) -> None:
+    """Accept one message; nothing about one message may stop ingest. While the control
+    database cannot be reached the message waits (unacknowledged); anything else unexpected
+    refuses it, counted and logged as `internal_error`."""
+    delay = 0.5
+    while True:
+        try:
+            await pipeline.accept(item)
+            return
+        except CONNECTION_ERRORS as exc:
+            log.warning(
+                "device lookup failed; will retry",
+                error=exc.__class__.__name__,
+                topic=item.topic,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return  # not acknowledged: the broker delivers it again
+            delay = min(10.0, delay * 2)
+        except Exception as exc:
+            log.error("message could not be processed", error=exc.__class__.__name__)
+            pipeline._refuse(item, "internal_error")
+            return

@@ -47,10 +47,14 @@ async def touch_devices(
     last_ts: list[Any],
     last_seq: list[int],
     latest: list[dict[str, Any]],
-) -> None:
-    """Last-seen and latest metrics; a device that sends telemetry is online."""
-    await conn.execute(
-        """UPDATE devices d SET
+) -> list[UUID]:
+    """Last-seen and latest metrics; a device that sends telemetry is online. Returns the
+    devices that were offline until now (their presence changed)."""
+    rows = await conn.fetch(
+        """WITH before AS (
+               SELECT id, online FROM devices WHERE id = ANY($1::uuid[]) AND status = 'active'
+           )
+           UPDATE devices d SET
                last_seen_at = greatest(d.last_seen_at, u.ts),
                last_seq = greatest(d.last_seq, u.seq),
                latest = CASE WHEN d.last_seen_at IS NULL OR u.ts >= d.last_seen_at
@@ -58,13 +62,15 @@ async def touch_devices(
                presence_changed_at = CASE WHEN d.online THEN d.presence_changed_at ELSE now() END,
                online = true
            FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[], $4::jsonb[])
-                AS u(id, ts, seq, latest)
-           WHERE d.id = u.id AND d.status = 'active'""",
+                AS u(id, ts, seq, latest), before b
+           WHERE d.id = u.id AND b.id = d.id AND d.status = 'active'
+           RETURNING d.id, b.online AS was_online""",
         device_ids,
         last_ts,
         last_seq,
         latest,
     )
+    return [row["id"] for row in rows if not row["was_online"]]
 
 
 async def wake_alerts(conn: asyncpg.Connection, org_id: UUID) -> None:

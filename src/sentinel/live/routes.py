@@ -110,10 +110,9 @@ async def _pump(
     opened = last_sent = time.monotonic()
     next_check = opened + RECHECK_SECONDS
     receiver = asyncio.create_task(_discard_incoming(websocket))
+    getter: asyncio.Task[str] | None = None  # kept across timeouts, so no event is ever lost
     try:
         while (now := time.monotonic()) - opened < MAX_LIFETIME_SECONDS:
-            if receiver.done():
-                return
             if now >= next_check:
                 # Checked on a clock, not only when idle: a busy feed is never idle.
                 code = await _recheck(res, principal, subscription.org_id)
@@ -121,22 +120,32 @@ async def _pump(
                     await websocket.close(code=code)
                     return
                 next_check = time.monotonic() + RECHECK_SECONDS
+            if getter is None:
+                getter = asyncio.create_task(subscription.queue.get())
             wait = min(next_check, last_sent + HEARTBEAT_SECONDS) - time.monotonic()
-            try:
-                event = await asyncio.wait_for(subscription.queue.get(), max(0.0, wait))
-            except TimeoutError:
-                if time.monotonic() - last_sent < HEARTBEAT_SECONDS:
-                    continue
-                event = '{"type":"ping"}'
+            await asyncio.wait(
+                {getter, receiver}, timeout=max(0.0, wait), return_when=asyncio.FIRST_COMPLETED
+            )
             if receiver.done():
-                return
+                return  # the client went away
+            if getter.done():
+                event, getter = getter.result(), None
+            elif time.monotonic() - last_sent >= HEARTBEAT_SECONDS:
+                event = '{"type":"ping"}'
+            else:
+                continue
             await websocket.send_text(event)
             last_sent = time.monotonic()
         await websocket.close(code=1000)
     finally:
-        receiver.cancel()
+        for task in (getter, receiver):
+            if task is not None:
+                task.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
             await receiver
+        if getter is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await getter
 
 
 async def _recheck(res: Resources, principal: Principal, org_id: UUID) -> int | None:

@@ -21,6 +21,21 @@ NUMERIC_METRICS = (
     "battery_pct",
     "temp_c",
 )
+# Stored as `real` (4 bytes): aggregated through `numeric`, which reads a `real` back as the
+# (at most 6 significant digit) decimal the device sent, so a reported 33.3 comes back as 33.3
+# and not as its binary neighbour 33.29999923706055.
+REAL_METRICS = frozenset(
+    {"cpu_pct", "load1", "mem_pct", "swap_pct", "disk_pct", "battery_pct", "temp_c"}
+)
+
+
+def _aggregates(metric: str) -> str:
+    if metric in REAL_METRICS:
+        return (
+            f"avg({metric}::numeric)::float8 AS {metric}, "
+            f"max({metric})::numeric::float8 AS {metric}_max"
+        )
+    return f"avg({metric}) AS {metric}, max({metric}) AS {metric}_max"
 
 
 async def series(
@@ -33,7 +48,7 @@ async def series(
 ) -> list[Record]:
     """Server-side bucketing: average and maximum per metric per `step_seconds` bucket."""
     assert set(metrics) <= set(NUMERIC_METRICS)
-    aggregates = ", ".join(f"avg({m}) AS {m}, max({m}) AS {m}_max" for m in metrics)
+    aggregates = ", ".join(_aggregates(m) for m in metrics)
     rows: list[Record] = await conn.fetch(
         f"""SELECT date_bin(make_interval(secs => $4), ts, 'epoch'::timestamptz) AS t,
                    count(*) AS samples, {aggregates}
