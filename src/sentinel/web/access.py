@@ -11,5 +11,16 @@ from sentinel.authz.permissions import Permission
 
 DevicesRead = Annotated[OrgContext, require(Permission.DEVICES_READ)]
 EnrollmentRead = Annotated[OrgContext, require(Permission.ENROLLMENT_READ)]
+AlertsRead = Annotated[OrgContext, require(Permission.ALERTS_READ)]
+BillingRead = Annotated[OrgContext, require(Permission.BILLING_READ)]
+OrgRead = Annotated[OrgContext, require(Permission.ORG_READ)]
 
-__all__ = ["AuditRead", "DevicesRead", "EnrollmentRead", "MembersRead"]
+__all__ = [
+    "AlertsRead",
+    "AuditRead",
+    "BillingRead",
+    "DevicesRead",
+    "EnrollmentRead",
+    "MembersRead",
+    "OrgRead",
+]

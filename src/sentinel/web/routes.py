@@ -17,7 +17,18 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from sentinel.web import account, audit, device_detail, devices, enrollment, members, overview
+from sentinel.web import (
+    account,
+    alerts,
+    audit,
+    billing,
+    device_detail,
+    devices,
+    enrollment,
+    members,
+    overview,
+    privacy,
+)
 from sentinel.web.errors import PageRoute
 from sentinel.web.rendering import STATIC
 
@@ -41,6 +52,9 @@ PAGES: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("/orgs/{org_id}/members", members.page),
     ("/orgs/{org_id}/members/people", members.people),
     ("/orgs/{org_id}/audit", audit.page),
+    ("/orgs/{org_id}/alerts", alerts.page),
+    ("/orgs/{org_id}/billing", billing.page),
+    ("/orgs/{org_id}/privacy", privacy.page),
 )
 
 for path, endpoint in PAGES:
