@@ -5,10 +5,10 @@ restarted and, later, the broker itself is restarted. Afterwards every (device, 
 tenant's `telemetry` table exactly once with the values and timestamp it was taken with, every
 sample was receipted, and resent samples were skipped as duplicates by ingest.
 
-The server side alone (no resends): the broker queues for a stopped ingest's persistent session
-and keeps that queue across its own restart — but, with Mosquitto 2.0.11, not the shared
-subscription itself, so what arrives after a broker restart and before ingest re-subscribes is
-dropped by the broker and only the agents' resends recover it (pinned by a strict xfail)."""
+The server side alone (no resends): the broker queues for a stopped ingest's persistent session,
+keeps that queue across its own restart, and — because a single ingest subscribes without
+`$share` (Mosquitto 2.0 does not persist shared subscriptions) — also keeps what arrives after
+a broker restart and before ingest reconnects."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
-import pytest
 import redis
 
 from sentinel.config import Settings
@@ -243,13 +242,6 @@ def test_broker_queues_for_a_stopped_ingest_even_across_its_own_restart(
     assert [r["seq"] for r in rows] == list(range(100))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="Mosquitto 2.0.11 does not persist shared subscriptions: after a broker restart, "
-    "messages published before ingest re-subscribes match no subscriber and are dropped "
-    "(agents' spools resend them; see the lossless test)",
-)
 def test_broker_queues_for_a_stopped_ingest_what_arrives_after_its_restart(
     https: httpx.Client, settings: Settings, stack: Stack, redis_client: redis.Redis
 ) -> None:

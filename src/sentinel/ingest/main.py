@@ -37,7 +37,9 @@ async def run_ingest(settings: Settings, index: int) -> None:
     endpoint = BrokerEndpoint(
         "127.0.0.1", settings.mqtt_internal_port, SERVICE_USERNAME, secrets.mqtt_service_password
     )
-    source = MqttSource(endpoint, f"sentinel-ingest-{index}", loop, queue)
+    source = MqttSource(
+        endpoint, f"sentinel-ingest-{index}", loop, queue, shared=settings.ingest_processes > 1
+    )
     metrics = IngestMetrics(index)
     pipeline = Pipeline(settings, pools, cache, source.ack, source.publish, metrics)
 

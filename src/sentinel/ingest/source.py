@@ -38,8 +38,10 @@ class MqttSource:
         client_id: str,
         loop: asyncio.AbstractEventLoop,
         queue: asyncio.Queue[Incoming],
+        shared: bool = True,
     ) -> None:
         self.loop = loop
+        self.shared = shared
         self.queue = queue
         self.generation = 0
         self.connected = threading.Event()
@@ -73,9 +75,15 @@ class MqttSource:
             log.error("broker refused ingest", reason=str(rc))
             return
         self.generation += 1
-        client.subscribe(
-            [(f"$share/{SHARE_GROUP}/sentinel/+/devices/+/{kind}", 1) for kind in KINDS]
-        )
+        plain = [f"sentinel/+/devices/+/{kind}" for kind in KINDS]
+        shared = [f"$share/{SHARE_GROUP}/{topic}" for topic in plain]
+        # Mosquitto 2.0 does not persist shared subscriptions across a broker restart, so a
+        # single ingest uses a plain one (kept in its persistent session: nothing published
+        # while ingest reconnects is lost); replicas must share. Dropping the other form keeps
+        # a session from receiving everything twice after the replica count changes.
+        wanted, other = (shared, plain) if self.shared else (plain, shared)
+        client.unsubscribe(other)
+        client.subscribe([(topic, 1) for topic in wanted])
         self.connected.set()
         log.info("ingest connected to broker", generation=self.generation)
 
