@@ -21,7 +21,6 @@ import pytest
 import websockets
 
 from sentinel.config import Settings
-from sentinel.db.connect import connect, pg_target
 from sentinel.ingest.metrics import STATS_KEY
 from sentinel.simulator.enrollment import enroll_fleet
 from sentinel.simulator.fleet import Fleet
@@ -31,6 +30,7 @@ from sentinel.stack.secrets import load_secrets
 from tests.conftest import GENEROUS_LIMITS
 from tests.harness import PORT_FIELDS, free_ports, trust
 from tests.people import create_org, signup
+from tests.scaleout.support import stored_samples
 
 DEVICES = 20
 
@@ -69,18 +69,6 @@ def _client(stack: Stack) -> httpx.Client:
     )
 
 
-async def _stored(settings: Settings, org_id: str) -> tuple[int, int]:
-    conn = await connect(pg_target(settings, "owner"))
-    try:
-        row = await conn.fetchrow(
-            f"SELECT count(*) AS n, count(DISTINCT (device_id, seq)) AS d "
-            f"FROM org_{UUID(org_id).hex}.telemetry"
-        )
-        return int(row["n"]), int(row["d"])
-    finally:
-        await conn.close()
-
-
 def test_two_ingest_processes_share_load_and_survive_a_kill(replicated: Stack) -> None:
     settings = replicated.settings
     with _client(replicated) as https:
@@ -114,7 +102,7 @@ def test_two_ingest_processes_share_load_and_survive_a_kill(replicated: Stack) -
     fleet.close()
     stats = result["stats"]
     assert pending == 0
-    total, distinct = asyncio.run(_stored(settings, org["id"]))
+    total, distinct = asyncio.run(stored_samples(settings, org["id"]))
     assert total == distinct == stats.sampled  # type: ignore[attr-defined]
     with replicated.redis.client() as client:
         per_process = [client.hgetall(f"{STATS_KEY}:{i}") for i in range(2)]

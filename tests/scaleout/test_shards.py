@@ -27,6 +27,7 @@ from sentinel.stack.sentinel_processes import settings_env
 from tests.conftest import GENEROUS_LIMITS
 from tests.harness import PORT_FIELDS, free_ports, trust
 from tests.people import create_org, signup
+from tests.scaleout.support import stored_samples
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +61,6 @@ async def _where(settings: Settings, org_id: str) -> dict[str, bool]:
         finally:
             await conn.close()
     return found
-
-
-async def _telemetry(settings: Settings, org_id: str, shard: str) -> tuple[int, int]:
-    conn = await connect(pg_target(settings, "owner", shard=shard))
-    try:
-        row = await conn.fetchrow(
-            f"SELECT count(*) AS n, count(DISTINCT (device_id, seq)) AS d "
-            f"FROM org_{UUID(org_id).hex}.telemetry"
-        )
-        return int(row["n"]), int(row["d"])
-    finally:
-        await conn.close()
 
 
 def test_organizations_are_placed_on_both_shards_and_routed(sharded: Stack) -> None:
@@ -131,7 +120,7 @@ def test_move_org_while_devices_send_loses_nothing(sharded: Stack) -> None:
     fleet.close()
     assert pending == 0
     assert asyncio.run(_where(settings, org["id"])) == {source: False, target: True}
-    total, distinct = asyncio.run(_telemetry(settings, org["id"], target))
+    total, distinct = asyncio.run(stored_samples(settings, org["id"], target))
     assert total == distinct == outcome["stats"].sampled  # type: ignore[attr-defined]
     with httpx.Client(base_url=settings.public_url, verify=trust(settings), timeout=15) as https:
         devices = https.get(f"/api/v1/orgs/{org['id']}/devices", headers=owner.headers)

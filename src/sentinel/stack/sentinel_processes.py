@@ -40,7 +40,21 @@ def api_ports(settings: Settings) -> list[int]:
     return [settings.api_port + i for i in range(settings.api_processes)]
 
 
-class Api(Component):
+class SentinelProcess(Component):
+    """A process of Sentinel itself: nothing to configure on disk, settings via environment."""
+
+    @property
+    def listens(self) -> list[Listen]:
+        return []
+
+    def prepare(self) -> None:
+        pass
+
+    def environment(self) -> dict[str, str]:
+        return settings_env(self.settings)
+
+
+class Api(SentinelProcess):
     """One API replica; any replica can serve any client (state lives in PostgreSQL/Redis)."""
 
     def __init__(self, settings: Settings, index: int = 0) -> None:
@@ -53,21 +67,15 @@ class Api(Component):
     def listens(self) -> list[Listen]:
         return [Listen("127.0.0.1", self.port)]
 
-    def prepare(self) -> None:
-        pass
-
     def command(self) -> list[str]:
         return [sys.executable, "-m", "sentinel", "serve-api", "--port", str(self.port)]
-
-    def environment(self) -> dict[str, str]:
-        return settings_env(self.settings)
 
     def probe(self) -> None:
         response = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2)
         response.raise_for_status()
 
 
-class Ingest(Component):
+class Ingest(SentinelProcess):
     """One ingest process; several share the load through the broker's shared subscription."""
 
     def __init__(self, settings: Settings, index: int = 0) -> None:
@@ -75,26 +83,20 @@ class Ingest(Component):
         self.index = index
         self.name = f"ingest-{index}"
 
-    @property
-    def listens(self) -> list[Listen]:
-        return []
-
-    def prepare(self) -> None:
-        pass
-
     def command(self) -> list[str]:
         return [sys.executable, "-m", "sentinel", "serve-ingest", "--index", str(self.index)]
 
-    def environment(self) -> dict[str, str]:
-        return settings_env(self.settings)
-
     def probe(self) -> None:
         with Redis(self.settings).client() as client:
-            if client.get(INGEST_READY_KEY.format(self.index)) is None:
-                raise RuntimeError("ingest not connected to the broker")
+            ready = client.get(INGEST_READY_KEY.format(self.index))
+        if ready is None:
+            raise RuntimeError("ingest not connected to the broker")
+        # The key holds the pid: a killed process's key must not count for its successor.
+        if self.process is not None and ready.decode() != str(self.process.pid):
+            raise RuntimeError("readiness is from another ingest process")
 
 
-class Simulator(Component):
+class Simulator(SentinelProcess):
     """The demo's simulated fleet, supervised like every other process."""
 
     name = "simulator"
@@ -102,13 +104,6 @@ class Simulator(Component):
     def __init__(self, settings: Settings, org_id: str, devices: int, interval: float) -> None:
         super().__init__(settings)
         self.org_id, self.devices, self.interval = org_id, devices, interval
-
-    @property
-    def listens(self) -> list[Listen]:
-        return []
-
-    def prepare(self) -> None:
-        pass
 
     def command(self) -> list[str]:
         return [
@@ -124,29 +119,16 @@ class Simulator(Component):
             str(self.interval),
         ]
 
-    def environment(self) -> dict[str, str]:
-        return settings_env(self.settings)
-
     def probe(self) -> None:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError("simulator exited")
 
 
-class Worker(Component):
+class Worker(SentinelProcess):
     name = "worker"
-
-    @property
-    def listens(self) -> list[Listen]:
-        return []
-
-    def prepare(self) -> None:
-        pass
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "sentinel", "serve-worker"]
-
-    def environment(self) -> dict[str, str]:
-        return settings_env(self.settings)
 
     def probe(self) -> None:
         with Redis(self.settings).client() as client:

@@ -8,19 +8,10 @@ from uuid import UUID
 import asyncpg
 from asyncpg import Record
 
-NUMERIC_METRICS = (
-    "cpu_pct",
-    "load1",
-    "mem_pct",
-    "swap_pct",
-    "disk_pct",
-    "disk_read_bps",
-    "disk_write_bps",
-    "net_rx_bps",
-    "net_tx_bps",
-    "battery_pct",
-    "temp_c",
-)
+from sentinel.ingest.payloads import SAMPLE_COLUMNS
+
+# The charted metrics: every stored sample column but the flag and the counters.
+NUMERIC_METRICS = tuple(c for c in SAMPLE_COLUMNS if c not in ("charging", "uptime_s", "users"))
 # Stored as `real` (4 bytes): aggregated through `numeric`, which reads a `real` back as the
 # (at most 6 significant digit) decimal the device sent, so a reported 33.3 comes back as 33.3
 # and not as its binary neighbour 33.29999923706055.
