@@ -9,6 +9,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+SYSTEMS = (
+    ("Windows", "11", "Dell", "Latitude 3440"),
+    ("ChromeOS", "124", "Acer", "Chromebook 311"),
+    ("Windows", "10", "HP", "ProDesk 400 G7"),
+    ("macOS", "14.5", "Apple", "MacBook Air"),
+    ("Ubuntu", "22.04", "Lenovo", "ThinkCentre M70q"),
+)
+SOFTWARE = (("Firefox", "126.0"), ("LibreOffice", "7.6"), ("Scratch", "3.29"))
+
 
 @dataclass
 class DeviceModel:
@@ -30,6 +39,21 @@ class DeviceModel:
         model.base_mem = rng.uniform(25, 60)
         model.uptime_s = rng.randint(600, 7 * 86400)
         return model
+
+    def inventory(self, index: int) -> dict[str, Any]:
+        """A plausible school computer: the mix of systems a district actually runs."""
+        os_name, os_version, maker, model = SYSTEMS[index % len(SYSTEMS)]
+        return {
+            "hostname": f"sim-{index:05d}",
+            "os_name": os_name,
+            "os_version": os_version,
+            "agent_version": "sim",
+            "manufacturer": maker,
+            "model": model,
+            "cpu_cores": self.rng.choice((2, 4, 8)),
+            "ram_bytes": self.rng.choice((4, 8, 16)) * 2**30,
+            "software": [{"name": name, "version": version} for name, version in SOFTWARE],
+        }
 
     def school_load(self, now: datetime) -> float:
         """0..1: busy during lessons on weekdays, quiet at night and at weekends."""

@@ -66,6 +66,7 @@ class VirtualDevice:
     next_attempt: float = 0.0
     backoff: float = 1.0
     sock: Any = None
+    inventory_sent: bool = False
 
 
 class Fleet:
@@ -125,6 +126,13 @@ class Fleet:
             qos=1,
             retain=True,
         )
+        if not device.inventory_sent:  # once per run, like the agent at start
+            device.client.publish(
+                f"{device.prefix}/inventory",
+                json.dumps({"v": 1, **device.model.inventory(device.credential.index)}),
+                qos=1,
+            )
+            device.inventory_sent = True
         device.spool.reset_sent()
 
     def _on_message(self, device: VirtualDevice, message: mqtt.MQTTMessage) -> None:
