@@ -32,8 +32,10 @@ class Spool:
         if str(path) != ":memory:" and not Path(path).exists():
             # Owner-only from the first byte, whatever the process umask.
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=10
+        )
+        self._wal()
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(
             """
@@ -47,6 +49,19 @@ class Spool:
         self._db.execute(
             "INSERT OR IGNORE INTO meta VALUES ('next_seq', ?)", (max(0, int(first_seq)),)
         )
+
+    def _wal(self) -> None:
+        """Switch to WAL; another process (`sentinel-agent status` next to `run`) opening the
+        new file at the same moment can briefly refuse the switch, so try again."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _meta(self, key: str) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
