@@ -105,9 +105,14 @@ def render_email(payload: dict[str, Any]) -> tuple[str, str]:
 
 
 async def send_email(settings: Settings, recipients: list[str], payload: dict[str, Any]) -> None:
+    subject, body = render_email(payload)
+    await send_message(settings, recipients, subject, body)
+
+
+async def send_message(settings: Settings, recipients: list[str], subject: str, body: str) -> None:
+    """One plain-text e-mail through the deployment's SMTP server (alerts, invitations)."""
     if not settings.smtp_host:
         raise DeliveryError("e-mail is not configured on this server (SMTP host)")
-    subject, body = render_email(payload)
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = ", ".join(recipients)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from sentinel.alerts.notify import DeliveryError, send_message
 from sentinel.api.problems import Forbidden, NotFound
 from sentinel.api.resources import Resources
 from sentinel.audit.service import Actor, record
@@ -22,6 +23,7 @@ from sentinel.auth.verifier import Principal
 from sentinel.authz.guard import OrgContext
 from sentinel.authz.permissions import Permission, Role, allowed
 from sentinel.db.tenancy import Tenant
+from sentinel.logging import get_logger
 from sentinel.orgs import queries
 from sentinel.orgs.errors import (
     AlreadyMember,
@@ -30,6 +32,7 @@ from sentinel.orgs.errors import (
     LastOwner,
 )
 
+log = get_logger(__name__)
 INVITATION_PREFIX = "inv_"
 
 
@@ -120,12 +123,31 @@ async def invite(res: Resources, ctx: OrgContext, email: str, role: Role) -> dic
                 target_id=str(row["id"]),
                 after={"email": email, "role": role},
             )
-    # Until e-mail delivery exists, the inviter passes the link on; it is shown only here.
-    return {
-        **dict(row),
-        "token": token,
-        "accept_url": f"{res.settings.public_url}/invitations/accept#{token}",
-    }
+    accept_url = f"{res.settings.public_url}/invitations/accept#{token}"
+    emailed = await _email_invitation(res, ctx, email, role, accept_url)
+    # The link is also shown to the inviter, once, for when e-mail is off or does not arrive.
+    return {**dict(row), "token": token, "accept_url": accept_url, "emailed": emailed}
+
+
+async def _email_invitation(
+    res: Resources, ctx: OrgContext, email: str, role: Role, accept_url: str
+) -> bool:
+    if not res.settings.smtp_host:
+        return False
+    body = (
+        f"{ctx.principal.email or 'A colleague'} invited you to {ctx.name} on Sentinel "
+        f"as {role}.\n\nAccept the invitation (valid for "
+        f"{res.settings.invitation_ttl_hours} hours):\n{accept_url}\n\n"
+        "If you did not expect this, ignore this message."
+    )
+    try:
+        await send_message(
+            res.settings, [email], f"You are invited to {ctx.name} on Sentinel", body
+        )
+    except DeliveryError as exc:
+        log.warning("invitation e-mail not sent", error=str(exc))
+        return False
+    return True
 
 
 async def list_invitations(res: Resources, ctx: OrgContext) -> list[dict[str, Any]]:

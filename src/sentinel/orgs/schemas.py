@@ -63,6 +63,7 @@ class Invitation(BaseModel):
 class InvitationCreated(Invitation):
     token: str
     accept_url: str
+    emailed: bool = False
 
 
 class InvitationAccept(Strict):
