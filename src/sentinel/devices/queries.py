@@ -405,3 +405,14 @@ async def group_subtree(conn: asyncpg.Connection, group_id: UUID) -> list[UUID]:
         group_id,
     )
     return [row["id"] for row in rows]
+
+
+async def mark_silent_offline(conn: asyncpg.Connection, silence_s: float) -> list[UUID]:
+    """Devices still marked online but silent for `silence_s`: now offline (no Last Will came)."""
+    rows = await conn.fetch(
+        """UPDATE devices SET online = false, presence_changed_at = now()
+           WHERE online AND last_seen_at < now() - make_interval(secs => $1)
+           RETURNING id""",
+        silence_s,
+    )
+    return [row["id"] for row in rows]

@@ -203,3 +203,11 @@ async def mark_invitation_accepted(conn: asyncpg.Connection, invitation_id: UUID
         "UPDATE control.invitations SET accepted_at = now() WHERE id = $1",
         invitation_id,
     )
+
+
+async def settled_orgs(conn: asyncpg.Connection) -> list[Record]:
+    """Every organization not being moved (a moving one is left alone until it has landed)."""
+    rows: list[Record] = await conn.fetch(
+        "SELECT id, shard FROM control.organizations WHERE NOT moving ORDER BY id"
+    )
+    return rows

@@ -16,8 +16,10 @@ from sentinel.db.partitions import (
 )
 from sentinel.db.pools import ShardPools
 from sentinel.db.tenancy import Tenant, TenantRouter, scope_to_schema, tenant_schema
+from sentinel.devices import queries as device_queries
 from sentinel.live.events import publish
 from sentinel.logging import get_logger
+from sentinel.orgs import queries as org_queries
 from sentinel.privacy.exports import expire as expire_exports
 from sentinel.privacy.queries import purge_audit
 from sentinel.privacy.settings import load as load_privacy
@@ -28,10 +30,7 @@ log = get_logger(__name__)
 async def all_tenants(pools: ShardPools) -> list[Tenant]:
     pool = await pools.control()
     async with pool.acquire() as conn:
-        # An organization being moved is left alone until it has landed on its new shard.
-        rows = await conn.fetch(
-            "SELECT id, shard FROM control.organizations WHERE NOT moving ORDER BY id"
-        )
+        rows = await org_queries.settled_orgs(conn)
     return [Tenant(row["id"], row["shard"]) for row in rows]
 
 
@@ -100,13 +99,8 @@ async def offline_sweep(
     marked = 0
     for tenant in await all_tenants(app_pools):
         async with router.transaction(tenant) as conn:
-            rows = await conn.fetch(
-                """UPDATE devices SET online = false, presence_changed_at = now()
-                   WHERE online AND last_seen_at < now() - make_interval(secs => $1)
-                   RETURNING id""",
-                float(silence),
-            )
-        for row in rows:
-            await publish(client, tenant.org_id, "presence", device_id=row["id"], online=False)
-        marked += len(rows)
+            silent = await device_queries.mark_silent_offline(conn, float(silence))
+        for device_id in silent:
+            await publish(client, tenant.org_id, "presence", device_id=device_id, online=False)
+        marked += len(silent)
     return marked
