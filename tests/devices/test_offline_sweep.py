@@ -50,10 +50,12 @@ async def test_silent_devices_are_marked_offline(
     finally:
         await cache.aclose()
         await pools.close()
-    states = {
-        d["id"]: d["online"]
-        for d in https.get(f"/api/v1/orgs/{org['id']}/devices", headers=owner.headers).json()[
-            "items"
-        ]
+    conn = await connect(pg_target(settings, "owner"))
+    try:
+        rows = await conn.fetch(f"SELECT id, online FROM {schema}.devices")
+    finally:
+        await conn.close()
+    assert {str(r["id"]): r["online"] for r in rows} == {
+        silent.device_id: False,
+        talking.device_id: True,
     }
-    assert states == {silent.device_id: False, talking.device_id: True}
